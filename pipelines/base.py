@@ -1,0 +1,164 @@
+"""The Pipeline protocol every model and built-in algorithm implements.
+
+A pipeline is one class per model (as in diffusers): it declares what it needs
+(packages, devices, memory) so the registry can say whether it is available and
+the GPU manager can plan placement, and it does its work in `run`, reporting
+progress through `Stages`. Heavy imports happen in `load`, never at import time,
+so the studio starts with no weights and no GPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import trimesh
+
+ProgressCallback = Callable[[float, str], None]
+
+GiB = 1024**3
+MiB = 1024**2
+
+FEATURES = {
+    "text_to_3d": "Text to 3D",
+    "image_to_3d": "Image to 3D",
+    "paint_mesh": "Mesh painting",
+    "segment_mesh": "Part segmentation",
+    "rig_mesh": "Auto-rigging",
+    "complete_parts": "Part completion",
+    "convert_mesh": "Mesh tools",
+}
+
+
+class Stages:
+    """Reports progress and records how long each named stage took.
+
+    `callback(fraction, description)` is called when a stage starts; the timings
+    end up in the job's metadata as `timings_s`.
+    """
+
+    def __init__(self, callback: ProgressCallback | None = None):
+        self._callback = callback
+        self.timings: dict[str, float] = {}
+
+    def report(self, fraction: float, description: str) -> None:
+        if self._callback is not None:
+            self._callback(min(max(fraction, 0.0), 1.0), description)
+
+    @contextmanager
+    def stage(self, name: str, fraction: float) -> Iterator[None]:
+        self.report(fraction, name)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+@dataclass
+class PipelineOutput:
+    """What `Pipeline.run` returns: the asset plus metadata for the caller.
+
+    `asset` is a trimesh Trimesh or Scene (named nodes are kept), or any object
+    with `export_glb(path)` for assets trimesh cannot hold (skinned meshes).
+    """
+
+    asset: Any
+    metadata: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    images: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Base class; subclasses set the class attributes and implement `run`.
+
+    Attributes:
+        name: registry name, stable for scripts (`pipeline="builtin"`).
+        feature: one of FEATURES.
+        devices: device kinds it can run on, best first ("cuda", "cpu").
+        weights_bytes / peak_bytes: declared footprint; the GPU manager replaces
+            them with measured values after the first load and run.
+        requires: importable module names it needs.
+        install_hint: the command that installs what `requires` names.
+        priority: higher wins when `"auto"` picks among available pipelines.
+        reentrant: one loaded instance may serve two jobs at once.
+        supports_offload: `enable_offload` can run it on a GPU too small to hold it.
+    """
+
+    name: str = ""
+    feature: str = ""
+    label: str = ""
+    description: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+    weights_bytes: int = 0
+    peak_bytes: int = 0
+    requires: tuple[str, ...] = ()
+    install_hint: str = ""
+    priority: int = 0
+    reentrant: bool = False
+    supports_offload: bool = False
+
+    def __init__(self) -> None:
+        self.device: str | None = None
+
+    # -- availability ---------------------------------------------------------
+    def missing_requirements(self) -> list[str]:
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
+    def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
+        """(available, reason) on a machine offering `device_kinds`."""
+        missing = self.missing_requirements()
+        if missing:
+            hint = f"; install with: {self.install_hint}" if self.install_hint else ""
+            return False, f"missing package(s): {', '.join(missing)}{hint}"
+        if not any(d in device_kinds for d in self.devices):
+            return False, f"needs a {' or '.join(self.devices)} device; this machine has {', '.join(sorted(device_kinds))}"
+        return self.extra_availability()
+
+    def extra_availability(self) -> tuple[bool, str]:
+        """Hook for checks beyond packages and devices (weights present, ...)."""
+        return True, "ready"
+
+    # -- residency (the GPU manager calls these) -------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self.device is not None
+
+    def load(self, device: str) -> None:
+        """Load weights onto `device` (a torch device string such as "cuda:0" or "cpu")."""
+        self.device = device
+
+    def to(self, device: str) -> None:
+        """Move loaded weights to another device (for example offload to "cpu")."""
+        self.device = device
+
+    def unload(self) -> None:
+        """Free weights entirely."""
+        self.device = None
+
+    def enable_offload(self, device: str) -> None:
+        """Run on `device` keeping weights in CPU memory (only if `supports_offload`)."""
+        raise NotImplementedError(f"{self.name} does not support CPU offload")
+
+    # -- work -----------------------------------------------------------------
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label or self.name,
+            "description": self.description,
+            "devices": list(self.devices),
+            "declared_weights_gib": round(self.weights_bytes / GiB, 3),
+            "declared_peak_gib": round(self.peak_bytes / GiB, 3),
+        }
+
+
+def as_scene(asset: trimesh.Trimesh | trimesh.Scene) -> trimesh.Scene:
+    if isinstance(asset, trimesh.Scene):
+        return asset
+    return trimesh.Scene(asset)

@@ -1,0 +1,81 @@
+"""The registry: every pipeline the studio knows, per feature.
+
+Adding a model is one adapter module plus one line in `ENTRIES`. Modules are
+imported here, but adapters import their heavy packages only in `load`, so
+listing a pipeline costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+from .base import FEATURES, Pipeline
+from .errors import InputError
+
+# "module:Class", one line per pipeline.
+ENTRIES: list[str] = [
+    "pipelines.mesh_tools:MeshToolsPipeline",
+]
+
+
+class Registry:
+    def __init__(self, entries: list[str] | None = None, device_kinds: set[str] | None = None):
+        self._lock = threading.Lock()
+        self._pipelines: dict[str, dict[str, Pipeline]] = {f: {} for f in FEATURES}
+        self.device_kinds = device_kinds or {"cpu"}
+        for entry in ENTRIES if entries is None else entries:
+            module_name, class_name = entry.split(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            self.register(cls())
+
+    def register(self, pipeline: Pipeline) -> None:
+        if pipeline.feature not in self._pipelines:
+            raise ValueError(f"{pipeline!r} has unknown feature {pipeline.feature!r}")
+        with self._lock:
+            self._pipelines[pipeline.feature][pipeline.name] = pipeline
+
+    def names(self, feature: str) -> list[str]:
+        return list(self._pipelines[feature])
+
+    def available(self, feature: str) -> list[Pipeline]:
+        """Available pipelines for `feature`, best first."""
+        ready = [p for p in self._pipelines[feature].values() if p.availability(self.device_kinds)[0]]
+        return sorted(ready, key=lambda p: -p.priority)
+
+    def get(self, feature: str, name: str | None) -> Pipeline:
+        """The pipeline called `name`, or the best available one for `"auto"`."""
+        pipelines = self._pipelines[feature]
+        if not name or name == "auto":
+            ready = self.available(feature)
+            if not ready:
+                raise InputError(f"No pipeline for {FEATURES[feature]} is available on this machine.")
+            return ready[0]
+        if name not in pipelines:
+            raise InputError(
+                f"Unknown pipeline {name!r} for {FEATURES[feature]}; choose one of: auto, {', '.join(pipelines)}."
+            )
+        pipeline = pipelines[name]
+        ok, reason = pipeline.availability(self.device_kinds)
+        if not ok:
+            raise InputError(f"Pipeline {name!r} is not available here: {reason}.")
+        return pipeline
+
+    def all(self) -> list[Pipeline]:
+        return [p for per_feature in self._pipelines.values() for p in per_feature.values()]
+
+    def listing(self) -> dict:
+        """Per feature, every pipeline with availability and the reason (for /list_pipelines)."""
+        out = {}
+        for feature, pipelines in self._pipelines.items():
+            ready = self.available(feature)
+            rows = []
+            for p in sorted(pipelines.values(), key=lambda p: -p.priority):
+                ok, reason = p.availability(self.device_kinds)
+                rows.append({**p.describe(), "available": ok, "reason": reason})
+            out[feature] = {
+                "label": FEATURES[feature],
+                "auto": ready[0].name if ready else None,
+                "pipelines": rows,
+            }
+        return out

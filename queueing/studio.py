@@ -1,0 +1,126 @@
+"""The studio context shared by every tab, and the one path every job takes.
+
+`Studio.run_job` is the data path of DESIGN.md: pick the pipeline, acquire it
+through the GPU manager, run it with progress, export through the shared
+exporter into a fresh job folder, and write the job record. Tabs only convert
+UI values into `inputs` and errors into `gr.Error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.base import FEATURES, ProgressCallback, Stages
+from pipelines.errors import InputError
+from pipelines.mesh.export import check_format, export_asset
+from pipelines.mesh.io import scene_stats
+from pipelines.registry import Registry
+
+from .gpu_manager import GPUManager
+from .jobs import JobStore
+from .pools import Pools
+
+log = logging.getLogger("studio")
+
+
+@dataclass
+class Studio:
+    outputs: Path
+    registry: Registry
+    manager: GPUManager
+    pools: Pools = field(default_factory=Pools)
+    queue_size: int = 16
+
+    def __post_init__(self):
+        self.jobs = JobStore(self.outputs)
+        self.registry.device_kinds = self.manager.device_kinds
+
+    @classmethod
+    def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16) -> "Studio":
+        manager = GPUManager()
+        return cls(Path(outputs), Registry(device_kinds=manager.device_kinds), manager, Pools(gpu_slots, cpu_slots), queue_size)
+
+    def run_job(
+        self,
+        feature: str,
+        pipeline_name: str | None,
+        inputs: dict,
+        output_format: str = "glb",
+        progress: ProgressCallback | None = None,
+    ) -> tuple[str, str, dict]:
+        """Run one job; return (viewer GLB path, requested-format path, metadata)."""
+        if feature not in FEATURES:
+            raise InputError(f"Unknown feature {feature!r}.")
+        fmt = check_format(output_format)
+        pipeline = self.registry.get(feature, pipeline_name)
+        stages = Stages(progress)
+        folder = self.jobs.new_folder(feature)
+        record = {
+            "job_id": folder.name,
+            "feature": feature,
+            "pipeline": pipeline.name,
+            "output_format": fmt,
+            "parameters": _public_parameters(inputs),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        try:
+            stages.report(0.0, "waiting for a device")
+            waited = time.perf_counter()
+            with self.manager.acquire(pipeline) as device:
+                stages.timings["acquire"] = round(time.perf_counter() - waited, 4)
+                output = pipeline.run({**inputs, "device": device}, stages)
+            with stages.stage("export", 0.92):
+                glb, path = export_asset(output.asset, fmt, folder)
+                images = {}
+                for name, image in output.images.items():
+                    image_path = folder / f"{name}.png"
+                    image.save(image_path)
+                    images[name] = str(image_path)
+            stages.report(1.0, "done")
+            metadata = {
+                **record,
+                "status": "done",
+                "device": device,
+                **output.metadata,
+                "output": {**_asset_stats(output.asset, glb), "glb": glb.name, "file": path.name},
+                "images": images,
+                "timings_s": stages.timings,
+                "warnings": output.warnings,
+            }
+            self.jobs.write_record(folder, metadata)
+            return str(glb), str(path), metadata
+        except InputError as exc:
+            self.jobs.write_record(folder, {**record, "status": "rejected", "error": str(exc)})
+            raise
+        except Exception as exc:
+            log.error("job %s failed:\n%s", folder.name, traceback.format_exc())
+            self.jobs.write_record(folder, {**record, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            raise
+
+    def status(self) -> dict:
+        return {"memory": self.manager.status(), "recent_jobs": self.jobs.recent(10)}
+
+
+def _public_parameters(inputs: dict) -> dict:
+    """JSON-safe parameters for the record; file paths are reduced to their names."""
+    out = {}
+    for key, value in inputs.items():
+        if isinstance(value, (str, Path)) and Path(str(value)).is_absolute():
+            out[key] = Path(str(value)).name
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
+            out[key] = [Path(v).name if isinstance(v, str) and Path(v).is_absolute() else v for v in value]
+    return out
+
+
+def _asset_stats(asset, glb: Path) -> dict:
+    import trimesh
+
+    if isinstance(asset, (trimesh.Trimesh, trimesh.Scene)):
+        return scene_stats(asset if isinstance(asset, trimesh.Scene) else trimesh.Scene(asset))
+    return scene_stats(trimesh.load(str(glb), force="scene"))

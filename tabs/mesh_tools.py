@@ -1,0 +1,32 @@
+"""Mesh tools tab: repair, decimate, convert (`/convert_mesh`)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from queueing.studio import Studio
+
+from .common import format_picker, mesh_upload, result_panel, run_job
+
+
+def build(studio: Studio, demo: gr.Blocks) -> None:
+    with gr.Tab("Mesh tools", id="mesh_tools"):
+        gr.Markdown("Repair, decimate and convert a mesh. Textures, UVs and vertex colours are kept where the format holds them.")
+        with gr.Row():
+            with gr.Column():
+                mesh = mesh_upload()
+                repair = gr.Checkbox(value=True, label="Repair (merge vertices, drop bad faces, fill small holes, fix normals)")
+                target_faces = gr.Number(value=None, precision=0, label="Target faces (empty keeps every face)", minimum=0)
+                output_format = format_picker()
+                button = gr.Button("Convert", variant="primary")
+            with gr.Column():
+                viewer, download, metadata = result_panel()
+
+        def convert_mesh(mesh, output_format="glb", target_faces=None, repair=True, progress=gr.Progress()):
+            """Repair, decimate and convert a mesh; returns (viewer GLB, converted file, metadata)."""
+            inputs = {"mesh": mesh, "target_faces": None if target_faces in (None, "") else int(target_faces),
+                      "repair": bool(repair)}
+            return run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress)
+
+        button.click(convert_mesh, [mesh, output_format, target_faces, repair], [viewer, download, metadata],
+                     api_name="convert_mesh", **studio.pools.cpu())

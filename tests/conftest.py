@@ -1,0 +1,59 @@
+"""Shared fixtures: a live studio on a free port, a gradio_client for it, and glTF validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory):
+    """The real app, launched in this process on 127.0.0.1 with its own outputs folder."""
+    import app
+
+    outputs = tmp_path_factory.mktemp("outputs")
+    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "8"])
+    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    demo = app.build_app(studio)
+    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
+    yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(studio_server):
+    from gradio_client import Client
+
+    return Client(studio_server["url"], verbose=False)
+
+
+def validate_gltf(*paths) -> list[dict]:
+    """Khronos glTF-Validator reports (errors, warnings, messages) for each GLB."""
+    result = subprocess.run(
+        ["node", str(ROOT / "tools" / "validate_gltf.mjs"), *map(str, paths)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return json.loads(result.stdout)
+
+
+def assert_valid_glb(*paths, allow_warnings: bool = True) -> None:
+    for report in validate_gltf(*paths):
+        assert report["errors"] == 0, report
+        if not allow_warnings:
+            assert report["warnings"] == 0, report
