@@ -20,6 +20,7 @@ import trimesh
 from PIL import Image
 
 from ..errors import InputError
+from .texture import vertex_colors
 
 OUTPUT_FORMATS = ("glb", "obj", "ply", "stl", "fbx", "usdz")
 # assimp writes FBX in centimetres while glTF is in metres.
@@ -82,7 +83,7 @@ def _flatten(scene: trimesh.Scene, colors: bool) -> trimesh.Trimesh:
         mesh = scene.geometry[name].copy()
         mesh.apply_transform(transform)
         if colors and mesh.visual.kind is not None:
-            mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=mesh.visual.to_color().vertex_colors)
+            mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_colors(mesh))
         elif not colors:
             mesh.visual = trimesh.visual.ColorVisuals(mesh)
         meshes.append(mesh)
@@ -205,7 +206,14 @@ def write_usdz(scene: trimesh.Scene, path: Path) -> None:
             elif mesh.visual.kind == "vertex":
                 colors = mesh.visual.vertex_colors[:, :3].astype(np.float32) / 255.0
                 usd_mesh.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex).Set(Vt.Vec3fArray.FromNumpy(colors))
-                shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*colors.mean(axis=0)))
+                reader = UsdShade.Shader.Define(stage, f"{prim_path}_material/color_reader")
+                reader.CreateIdAttr("UsdPrimvarReader_float3")
+                reader.CreateInput("varname", Sdf.ValueTypeNames.Token).Set("displayColor")
+                reader.CreateInput("fallback", Sdf.ValueTypeNames.Float3).Set(Gf.Vec3f(*map(float, colors.mean(axis=0))))
+                reader.CreateOutput("result", Sdf.ValueTypeNames.Float3)
+                shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(
+                    reader.ConnectableAPI(), "result"
+                )
             else:
                 shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*_base_color(mesh)))
             UsdShade.MaterialBindingAPI.Apply(usd_mesh.GetPrim()).Bind(material)
