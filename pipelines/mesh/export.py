@@ -125,8 +125,18 @@ def glb_to_fbx(glb: Path, fbx: Path) -> None:
 
 
 def write_fbx(scene: trimesh.Scene, path: Path) -> None:
-    scaled = scene.copy()
-    scaled.apply_scale(FBX_UNIT_SCALE)
+    """FBX in centimetres, with node transforms baked into the vertices.
+
+    assimp's glTF import drops the transform of a lone root node, so a scale (or any
+    placement) left in the scene graph would be lost; baking it keeps the size.
+    """
+    scaled = trimesh.Scene()
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        mesh = scene.geometry[name].copy()
+        mesh.apply_transform(transform)
+        mesh.apply_scale(FBX_UNIT_SCALE)
+        scaled.add_geometry(mesh, geom_name=name, node_name=node)
     with tempfile.TemporaryDirectory(prefix="studio-fbx-") as tmp:
         glb = Path(tmp) / "scaled.glb"
         write_glb(scaled, glb)

@@ -85,13 +85,27 @@ def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.S
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
         except Exception as exc:  # trimesh raises many types for corrupt data
             raise InputError(f"'{path.name}' could not be read as .{fmt}: {exc}") from exc
-        # OBJ textures are loaded lazily from the resolver; materialise them before the temp folder goes.
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
         for geom in scene.geometry.values():
-            image = getattr(getattr(getattr(geom, "visual", None), "material", None), "image", None)
-            if image is not None:
-                image.load()
+            _textured_obj_to_pbr(geom)
     return validate_scene(scene, path.name, max_faces)
+
+
+def _textured_obj_to_pbr(geom) -> None:
+    """Give an OBJ material with a `map_Kd` texture a PBR material showing the texture as is.
+
+    The texture is read now (trimesh loads it lazily from the temporary folder). Most exporters
+    write `Kd 0.8` or less beside `map_Kd`; like Blender's importer we let the texture alone set the
+    colour, otherwise the GLB would multiply it by Kd and come out darker than the original.
+    """
+    material = getattr(getattr(geom, "visual", None), "material", None)
+    if not isinstance(material, trimesh.visual.material.SimpleMaterial) or material.image is None:
+        return
+    material.image.load()
+    pbr = material.to_pbr()
+    pbr.name = material.name
+    pbr.baseColorFactor = None
+    geom.visual.material = pbr
 
 
 def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int = MAX_FACES) -> trimesh.Scene:

@@ -17,9 +17,9 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     """Repair `mesh` in place; return counts of what was changed.
 
     Merges duplicate vertices (only where UVs agree, so seams survive), drops
-    degenerate and duplicate faces and unused vertices, fills boundary loops of
-    up to `max_hole_edges` edges, then makes winding consistent and normals
-    point outwards.
+    degenerate and duplicate faces and unused vertices, makes winding consistent,
+    fills boundary loops of up to `max_hole_edges` edges, then points normals
+    outwards.
     """
     before_vertices, before_faces = len(mesh.vertices), len(mesh.faces)
     mesh.merge_vertices()
@@ -29,6 +29,8 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     if dropped:
         mesh.update_faces(keep)
     mesh.remove_unreferenced_vertices()
+    # Hole loops are traced along edge directions, so winding must be consistent first.
+    trimesh.repair.fix_winding(mesh)
     holes = fill_small_holes(mesh, max_hole_edges)
     trimesh.repair.fix_winding(mesh)
     trimesh.repair.fix_inversion(mesh, multibody=True)
@@ -43,25 +45,26 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
 
 
 def boundary_loops(mesh: trimesh.Trimesh) -> list[np.ndarray]:
-    """Closed loops of boundary edges, as vertex index arrays in edge direction."""
+    """Closed loops of boundary edges, as vertex index arrays in edge direction.
+
+    Edges (not vertices) are consumed, so two holes that touch at a vertex are
+    both found.
+    """
     boundary = trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)
     if len(boundary) == 0:
         return []
-    edges = mesh.edges[boundary]
-    following = {}
-    for a, b in edges:
+    following: dict[int, list[int]] = {}
+    for a, b in mesh.edges[boundary]:
         following.setdefault(int(a), []).append(int(b))
-    loops, seen = [], set()
+    loops = []
     for start in list(following):
-        if start in seen:
-            continue
-        loop, vertex = [], start
-        while vertex not in seen and vertex in following:
-            seen.add(vertex)
-            loop.append(vertex)
-            vertex = following[vertex][0]
-        if vertex == start and len(loop) >= 3:
-            loops.append(np.array(loop))
+        while following.get(start):
+            loop, vertex = [start], following[start].pop()
+            while vertex != start and following.get(vertex):
+                loop.append(vertex)
+                vertex = following[vertex].pop()
+            if vertex == start and len(loop) >= 3:
+                loops.append(np.array(loop))
     return loops
 
 
@@ -96,16 +99,28 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     if kind is None or (kind == "face"):
         return trimesh.Trimesh(vertices, faces, process=False)
     vertices, faces, mapping = fast_simplification.replay_simplification(mesh.vertices, mesh.faces, collapses)
-    survivors = mapping >= 0
+    source = _nearest_source(mesh.vertices, vertices, mapping)
     if kind == "texture":
-        uv = np.zeros((len(vertices), 2))
-        uv[mapping[survivors]] = mesh.visual.uv[survivors]
-        visual = trimesh.visual.TextureVisuals(uv=uv, material=mesh.visual.material)
+        visual = trimesh.visual.TextureVisuals(uv=np.asarray(mesh.visual.uv)[source], material=mesh.visual.material)
     else:
-        colors = np.zeros((len(vertices), 4), dtype=np.uint8)
-        colors[mapping[survivors]] = mesh.visual.vertex_colors[survivors]
-        visual = trimesh.visual.ColorVisuals(vertex_colors=colors)
+        visual = trimesh.visual.ColorVisuals(vertex_colors=np.asarray(mesh.visual.vertex_colors)[source])
     return trimesh.Trimesh(vertices, faces, visual=visual, process=False)
+
+
+def _nearest_source(old: np.ndarray, new: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """For each decimated vertex, the original vertex (among those merged into it) closest to it.
+
+    Collapsed vertices move to optimised positions, so the nearest member of each
+    cluster carries the UV or colour that fits the new position best.
+    """
+    members = np.flatnonzero(mapping >= 0)
+    distance = np.linalg.norm(old[members] - new[mapping[members]], axis=1)
+    order = members[np.lexsort((distance, mapping[members]))]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = mapping[order][1:] != mapping[order][:-1]
+    source = np.zeros(len(new), dtype=np.int64)
+    source[mapping[order][first]] = order[first]
+    return source
 
 
 def scene_face_count(scene: trimesh.Scene) -> int:
