@@ -18,9 +18,9 @@ import gradio as gr
 
 from queueing.studio import Studio
 from tabs import TABS
+from tabs.common import ASSETS
 
 ROOT = Path(__file__).resolve().parent
-ASSETS = ROOT / "assets"
 
 FLAGS = [
     # flag, environment variable, default, type, help

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 HERE = Path(__file__).resolve().parent
 
 
-def checker_texture(size: int = 128, cells: int = 4) -> Image.Image:
+def checker_texture(size: int = 192, cells: int = 6) -> Image.Image:
     """A coloured checkerboard with a diagonal stripe, so orientation errors show."""
     image = Image.new("RGB", (size, size))
     draw = ImageDraw.Draw(image)
@@ -35,11 +35,13 @@ def checker_texture(size: int = 128, cells: int = 4) -> Image.Image:
 
 
 def textured_box() -> trimesh.Trimesh:
-    """A box whose six faces each show the whole texture (vertices split per face)."""
+    """A box whose six faces each show one cell of a 3x2 texture atlas (vertices split per face)."""
     box = trimesh.creation.box(extents=(1.0, 0.8, 0.6))
     vertices, faces, uv = [], [], []
     corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
-    for normal in ([1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]):
+    normals = ([1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1])
+    for index, normal in enumerate(normals):
+        cell = np.array([index % 3, index // 3], dtype=float)
         normal = np.array(normal, dtype=float)
         # Two axes spanning this face, right-handed with the outward normal.
         u_axis = np.roll(np.abs(normal), 1) * (1 if normal.sum() > 0 else -1)
@@ -49,7 +51,7 @@ def textured_box() -> trimesh.Trimesh:
         base = len(vertices)
         for cu, cv in corners:
             vertices.append(center + (cu - 0.5) * 2 * u_axis * half + (cv - 0.5) * 2 * v_axis * half)
-            uv.append([cu, cv])
+            uv.append((cell + [cu, cv]) / [3, 2])
         faces += [[base, base + 1, base + 2], [base, base + 2, base + 3]]
     material = trimesh.visual.material.SimpleMaterial(image=checker_texture(), name="checker")
     visual = trimesh.visual.TextureVisuals(uv=np.array(uv), material=material)

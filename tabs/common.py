@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import gradio as gr
 
@@ -12,6 +13,9 @@ from pipelines.mesh.io import MESH_FORMATS
 from queueing.studio import Studio
 
 log = logging.getLogger("studio")
+
+# Example inputs shipped with the app; the only repo folder the file route may serve.
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 MESH_FILE_TYPES = [f".{f}" for f in MESH_FORMATS]
 

@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import format_picker, mesh_upload, result_panel, run_job
+from .common import ASSETS, format_picker, mesh_upload, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -19,6 +19,13 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 target_faces = gr.Number(value=None, precision=0, label="Target faces (empty keeps every face)", minimum=0)
                 output_format = format_picker()
                 button = gr.Button("Convert", variant="primary")
+                gr.Examples(
+                    [[str(ASSETS / "textured_box.zip"), "glb", None, True],
+                     [str(ASSETS / "colored_torus.ply"), "ply", 400, True],
+                     [str(ASSETS / "capsule.glb"), "usdz", None, False]],
+                    [mesh, output_format, target_faces, repair],
+                    label="Examples (textured OBJ in a zip, coloured PLY, GLB)",
+                )
             with gr.Column():
                 viewer, download, metadata = result_panel()
 

@@ -134,9 +134,15 @@ def scene_stats(scene: trimesh.Scene) -> dict:
         "vertices": int(sum(len(m.vertices) for m in meshes)),
         "faces": int(sum(len(m.faces) for m in meshes)),
         "parts": len(scene.graph.nodes_geometry),
-        "watertight": bool(meshes) and all(m.is_watertight for m in meshes),
+        "watertight": bool(meshes) and all(_closed(m) for m in meshes),
         "bounding_box": {
             "min": [round(float(v), 6) for v in bounds[0]],
             "max": [round(float(v), 6) for v in bounds[1]],
         },
     }
+
+
+def _closed(mesh: trimesh.Trimesh) -> bool:
+    """Watertight as the surface's positions define it (UV seams split vertices, not the surface)."""
+    first, ids = trimesh.grouping.unique_rows(mesh.vertices)
+    return trimesh.Trimesh(mesh.vertices[first], ids[mesh.faces], process=False).is_watertight

@@ -16,10 +16,11 @@ MAX_HOLE_EDGES = 64
 def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     """Repair `mesh` in place; return counts of what was changed.
 
-    Merges duplicate vertices (only where UVs agree, so seams survive), drops
-    degenerate and duplicate faces and unused vertices, makes winding consistent,
-    fills boundary loops of up to `max_hole_edges` edges, then points normals
-    outwards.
+    Merges duplicate vertices (only where UVs and colours agree, so texture seams
+    survive), drops degenerate and duplicate faces and unused vertices, makes the
+    winding consistent with normals pointing outwards, and fills boundary loops of
+    up to `max_hole_edges` edges. Winding and holes are judged on the surface as
+    positions define it, so a UV seam is neither a hole nor a winding break.
     """
     before_vertices, before_faces = len(mesh.vertices), len(mesh.faces)
     mesh.merge_vertices()
@@ -29,49 +30,75 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     if dropped:
         mesh.update_faces(keep)
     mesh.remove_unreferenced_vertices()
-    # Hole loops are traced along edge directions, so winding must be consistent first.
-    trimesh.repair.fix_winding(mesh)
+    flipped = orient(mesh)
     holes = fill_small_holes(mesh, max_hole_edges)
-    trimesh.repair.fix_winding(mesh)
-    trimesh.repair.fix_inversion(mesh, multibody=True)
-    mesh.fix_normals(multibody=True)
+    if holes:
+        orient(mesh)
     return {
         "merged_vertices": int(merged),
         "removed_faces": dropped,
+        "flipped_faces": flipped,
         "filled_holes": holes,
         "faces_before": before_faces,
         "faces_after": len(mesh.faces),
     }
 
 
+def position_ids(mesh: trimesh.Trimesh) -> np.ndarray:
+    """For each vertex, one id shared by every vertex at the same position (seams joined)."""
+    return trimesh.grouping.unique_rows(mesh.vertices)[1]
+
+
+def orient(mesh: trimesh.Trimesh) -> int:
+    """Make winding consistent and outward on the seam-joined surface; return faces flipped."""
+    first, ids = trimesh.grouping.unique_rows(mesh.vertices)
+    proxy = trimesh.Trimesh(mesh.vertices[first], ids[mesh.faces], process=False)
+    trimesh.repair.fix_normals(proxy, multibody=True)
+    flip = np.einsum("ij,ij->i", proxy.face_normals, mesh.face_normals) < 0
+    if flip.any():
+        visual = mesh.visual
+        faces = mesh.faces.copy()
+        faces[flip] = faces[flip][:, ::-1]
+        mesh.faces = faces
+        mesh.visual = visual
+    return int(flip.sum())
+
+
 def boundary_loops(mesh: trimesh.Trimesh) -> list[np.ndarray]:
     """Closed loops of boundary edges, as vertex index arrays in edge direction.
 
-    Edges (not vertices) are consumed, so two holes that touch at a vertex are
-    both found.
+    Boundaries are found on the seam-joined surface (an edge is open only if no
+    other face shares its two positions), and edges, not vertices, are consumed,
+    so two holes that touch at a vertex are both found.
     """
-    boundary = trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)
+    ids = position_ids(mesh)
+    edges = mesh.edges
+    boundary = trimesh.grouping.group_rows(np.sort(ids[edges], axis=1), require_count=1)
     if len(boundary) == 0:
         return []
     following: dict[int, list[int]] = {}
-    for a, b in mesh.edges[boundary]:
-        following.setdefault(int(a), []).append(int(b))
+    vertex_at: dict[int, int] = {}
+    for a, b in edges[boundary]:
+        following.setdefault(int(ids[a]), []).append(int(ids[b]))
+        vertex_at.setdefault(int(ids[a]), int(a))
+        vertex_at.setdefault(int(ids[b]), int(b))
     loops = []
     for start in list(following):
         while following.get(start):
-            loop, vertex = [start], following[start].pop()
-            while vertex != start and following.get(vertex):
-                loop.append(vertex)
-                vertex = following[vertex].pop()
-            if vertex == start and len(loop) >= 3:
-                loops.append(np.array(loop))
+            loop, position = [start], following[start].pop()
+            while position != start and following.get(position):
+                loop.append(position)
+                position = following[position].pop()
+            if position == start and len(loop) >= 3:
+                loops.append(np.array([vertex_at[p] for p in loop]))
     return loops
 
 
 def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> int:
     """Close boundary loops of up to `max_hole_edges` edges with a fan of existing vertices.
 
-    No vertices are added, so UVs and colours stay valid. Returns the number of holes filled.
+    No vertices are added, so UVs and vertex colours stay valid; face colours are
+    extended with the mesh's mean colour. Returns the number of holes filled.
     """
     loops = [loop for loop in boundary_loops(mesh) if len(loop) <= max_hole_edges]
     if not loops:
@@ -83,8 +110,13 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
         for i in range(1, len(reversed_loop) - 1):
             new_faces.append([reversed_loop[0], reversed_loop[i], reversed_loop[i + 1]])
     visual = mesh.visual
+    face_colors = visual.face_colors if visual.kind == "face" else None
     mesh.faces = np.vstack([mesh.faces, np.asarray(new_faces, dtype=mesh.faces.dtype)])
-    mesh.visual = visual
+    if face_colors is not None:
+        fill = np.tile(face_colors.mean(axis=0).round().astype(np.uint8), (len(new_faces), 1))
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=np.vstack([face_colors, fill]))
+    else:
+        mesh.visual = visual
     return len(loops)
 
 
