@@ -1,0 +1,217 @@
+"""The job API: named endpoints, system endpoints, queue limits, flags and what the file route serves."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.utils import QueueError, Status
+
+from pipelines.base import FEATURES
+from pipelines.mesh_tools import MeshToolsPipeline
+
+from .conftest import ROOT, assert_valid_glb, free_port
+
+ASSETS = ROOT / "assets"
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+
+
+def test_foundation_endpoints_are_named_and_documented(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/convert_mesh", "/system_status", "/list_pipelines"} <= set(endpoints)
+    names = [p["parameter_name"] for p in endpoints["/convert_mesh"]["parameters"]]
+    assert names == ["mesh", "output_format", "target_faces", "repair"]
+    assert len(endpoints["/convert_mesh"]["returns"]) == 3
+
+
+def test_system_status_reports_devices_memory_and_queue(client):
+    client.predict(handle_file(str(ASSETS / "capsule.glb")), "glb", None, False, api_name="/convert_mesh")
+    status = client.predict(api_name="/system_status")
+    cpu = next(d for d in status["memory"]["devices"] if d["name"] == "cpu")
+    assert cpu["budget_gib"] > 0 and cpu["total_gib"] >= cpu["budget_gib"]
+    assert any(r["pipeline"] == "convert_mesh/builtin" for r in cpu["resident"])
+    assert status["queue"]["max_size"] == 8 and status["queue"]["waiting"] >= 0
+    assert status["recent_jobs"][0]["feature"] == "convert_mesh"
+
+
+def test_list_pipelines_covers_every_feature(client):
+    listing = client.predict(api_name="/list_pipelines")
+    assert set(listing) == set(FEATURES)
+    tools = listing["convert_mesh"]
+    assert tools["auto"] == "builtin"
+    assert tools["pipelines"][0]["available"] is True
+    for feature in listing.values():
+        for row in feature["pipelines"]:
+            assert row["reason"] if not row["available"] else row["reason"] == "ready"
+
+
+# -- what the server refuses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["convert_mesh", "system_status"])
+def test_direct_post_bypassing_the_queue_is_refused(studio_server, name):
+    code, body = http("POST", f"{studio_server['url']}gradio_api/run/{name}", b'{"data": [null, "glb", null, true]}')
+    assert code >= 400 and "queue" in body.lower()
+
+
+def outside_paths(studio_server) -> list[str]:
+    outputs = Path(studio_server["outputs"])
+    return [
+        "/etc/passwd",
+        str(ROOT / "app.py"),
+        "app.py",
+        "../app.py",
+        str(ROOT / "tests" / "conftest.py"),
+        f"{ASSETS}/../app.py",
+        f"{outputs}/../../../../etc/passwd",
+        str(outputs.parent),
+    ]
+
+
+def test_file_route_refuses_paths_outside_outputs_uploads_and_assets(studio_server):
+    for path in outside_paths(studio_server):
+        code, body = http("GET", f"{studio_server['url']}gradio_api/file={path}")
+        assert code in (403, 404), (path, code)
+        assert "root:" not in body and "import gradio" not in body
+
+
+def test_file_route_serves_outputs_and_assets(client, studio_server):
+    _, _, meta = client.predict(handle_file(str(ASSETS / "capsule.glb")), "stl", None, False, api_name="/convert_mesh")
+    output = Path(studio_server["outputs"]) / meta["job_id"] / "model.stl"
+    for path in (output, ASSETS / "capsule.glb"):
+        code, _ = http("GET", f"{studio_server['url']}gradio_api/file={path}")
+        assert code == 200, path
+
+
+# -- flags ------------------------------------------------------------------------------------------
+
+
+def test_flags_have_safe_defaults_and_environment_equivalents(monkeypatch):
+    import app
+
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share, args.queue_size, args.gpu_slots) == ("127.0.0.1", 7860, False, 16, 1)
+    monkeypatch.setenv("STUDIO_PORT", "9123")
+    monkeypatch.setenv("STUDIO_QUEUE_SIZE", "3")
+    monkeypatch.setenv("STUDIO_SHARE", "1")
+    args = app.parse_args([])
+    assert (args.port, args.queue_size, args.share) == (9123, 3, True)
+    assert app.parse_args(["--port", "9200"]).port == 9200
+
+
+def test_startup_loads_no_model(tmp_path):
+    import app
+
+    studio = app.Studio.create(tmp_path, 1, 1, 4)
+    app.build_app(studio)
+    status = studio.manager.status()
+    assert status["loads"] == 0
+    assert all(not d["resident"] for d in status["devices"])
+    assert not any(p.loaded for p in studio.registry.all())
+
+
+# -- a small studio with a one-place queue and a pipeline the test holds --------------------------
+
+
+class HeldMeshTools(MeshToolsPipeline):
+    """The built-in mesh tools, held in a named stage until the test releases them."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, inputs, stages):
+        with stages.stage("held by the test", 0.5):
+            self.started.set()
+            self.release.wait(60)
+        return super().run(inputs, stages)
+
+
+@pytest.fixture(scope="module")
+def tight_studio(tmp_path_factory):
+    import app
+
+    outputs = tmp_path_factory.mktemp("tight-outputs")
+    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "1",
+                           "--cpu-slots", "1", "--max-file-size", "10kb"])
+    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    held = HeldMeshTools()
+    studio.registry.register(held)
+    demo = app.build_app(studio)
+    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
+    yield {"url": url, "held": held, "client": Client(url, verbose=False)}
+    held.release.set()
+    demo.close()
+
+
+def test_full_queue_answers_clearly_and_recovers(tight_studio):
+    client, held = tight_studio["client"], tight_studio["held"]
+    mesh = handle_file(str(ASSETS / "textured_box.zip"))
+    held.release.clear()
+    running = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
+    assert held.started.wait(30)
+    # gr.Progress reaches the client while the job runs.
+    wait_for(lambda: any(p.desc == "held by the test" for p in (running.status().progress_data or [])),
+             what="progress from the running job")
+    waiting = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
+    wait_for(lambda: waiting.status().code == Status.IN_QUEUE, what="the second job to wait in the queue")
+
+    refused = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
+    with pytest.raises(QueueError, match="Queue is full"):
+        refused.result(timeout=30)
+    code, body = http("POST", f"{tight_studio['url']}gradio_api/queue/join",
+                      b'{"data": [], "fn_index": 0, "session_hash": "full-queue-test"}')
+    assert code == 503 and "Queue is full" in body
+
+    held.release.set()
+    for job in (running, waiting):
+        viewer, _, meta = job.result(timeout=60)
+        assert meta["status"] == "done"
+        assert_valid_glb(viewer)
+    _, _, meta = client.predict(mesh, "glb", None, True, api_name="/convert_mesh")
+    assert meta["status"] == "done"
+
+
+def test_uploads_over_the_size_limit_are_refused(tight_studio):
+    tight_studio["held"].release.set()
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        tight_studio["client"].predict(handle_file(str(ASSETS / "capsule.glb")), "glb", None, True,
+                                       api_name="/convert_mesh")
+    # The server enforces the limit too, for clients that skip the check.
+    boundary = "studio-test-boundary"
+    for size, expected in ((5_000, 200), (20_000, 413)):
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.glb"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + b"x" * size + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"{tight_studio['url']}gradio_api/upload", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                code = response.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        assert code == expected, size
