@@ -23,7 +23,8 @@ FOREGROUND_RATIO = 0.85
 GRABCUT_SIDE = 256
 GRABCUT_ITERATIONS = 4
 KEY_THRESHOLD = 18.0  # Lab distance from the border colour that counts as foreground
-MIN_COMPONENT = 0.02  # parts smaller than this share of the largest are dropped
+MIN_COMPONENT = 0.02
+RIM_FRACTION = 0.004  # colours are taken this far (of the image side) inside the mask edge  # parts smaller than this share of the largest are dropped
 
 
 @dataclass
@@ -99,8 +100,15 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def fill_background(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Every background pixel takes the nearest object colour, so sampling near the rim never picks the backdrop."""
+    """Every background pixel takes the nearest object colour, so sampling near the rim never picks the backdrop.
+
+    The mask is eroded first: a matte's edge pixels mix in the backdrop colour.
+    """
     inside = mask > 0.5
+    margin = max(1, round(RIM_FRACTION * max(mask.shape)))
+    eroded = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).astype(bool)
+    if eroded.any():
+        inside = eroded
     if inside.all() or not inside.any():
         return rgb
     _, (rows, cols) = ndimage.distance_transform_edt(~inside, return_indices=True)
