@@ -19,6 +19,8 @@ from .errors import InputError
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_PIXELS = 40_000_000  # about 6300 x 6300
 MIN_SIDE = 16
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".ply", ".stl", ".off", ".fbx", ".usdz", ".zip")
+MESH_MAGIC = (b"glTF", b"ply", b"solid", b"OFF", b"PK\x03\x04")
 
 
 def load_image(source, label: str = "image") -> Image.Image:
@@ -47,6 +49,11 @@ def _open_file(path: Path, label: str) -> Image.Image:
         raise InputError(f"The {label} '{path.name}' was not found; upload it again.")
     if path.stat().st_size == 0:
         raise InputError(f"The {label} '{path.name}' is empty; upload a PNG, JPEG or WebP image.")
+    if _looks_like_mesh(path):
+        raise InputError(
+            f"The {label} '{path.name}' is a 3D mesh file, not an image; upload a PNG, JPEG or WebP picture "
+            "(meshes go to the mesh tabs)."
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -71,3 +78,10 @@ def _open_file(path: Path, label: str) -> Image.Image:
             f"The {label} '{path.name}' could not be read as an image ({exc}); upload a PNG, JPEG or WebP image."
         ) from exc
     return image
+
+
+def _looks_like_mesh(path: Path) -> bool:
+    """A mesh sent to an image input: told apart by extension or magic bytes, not by a PIL failure."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return path.suffix.lower() in MESH_SUFFIXES or head.startswith(MESH_MAGIC)

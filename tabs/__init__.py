@@ -4,6 +4,7 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 """
 
 TABS = [
+    "image_to_3d",
     "mesh_tools",
     "system",
 ]

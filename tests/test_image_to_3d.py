@@ -1,0 +1,302 @@
+"""Image to 3D: preprocessing, the built-in reconstructions, and `/image_to_3d` through gradio_client.
+
+Inputs are real photographs that scikit-image ships (never downloaded) and
+renders made here with known geometry and colours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from gradio_client import handle_file
+from PIL import Image, ImageDraw
+from skimage import data
+
+from pipelines.base import Stages
+from pipelines.errors import InputError
+from pipelines.image_to_3d.builtin import BuiltinImageTo3D
+from pipelines.image_to_3d.options import options
+from pipelines.image_to_3d.preprocess import prepare_views, remove_background_mask
+
+from .conftest import assert_valid_glb
+
+RED, BLUE, GREEN, YELLOW = (230, 20, 20), (20, 20, 230), (20, 200, 20), (230, 220, 20)
+
+
+def canvas(size: int = 320, background=(0, 0, 0, 0)) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    image = Image.new("RGBA", (size, size), background)
+    return image, ImageDraw.Draw(image)
+
+
+def rectangle(width: float, height: float, colour, scale: float = 300, size: int = 320) -> Image.Image:
+    """Orthographic silhouette of a box face, `scale` pixels per unit, off-centre on purpose."""
+    image, draw = canvas(size)
+    cx, cy = size / 2 + 11, size / 2 - 6
+    draw.rectangle([cx - width * scale / 2, cy - height * scale / 2, cx + width * scale / 2 - 1,
+                    cy + height * scale / 2 - 1], fill=(*colour, 255))
+    return image
+
+
+def two_colour_ellipse(size: int = 320, background=(0, 0, 0, 0)) -> Image.Image:
+    """An ellipse twice as wide as tall: left half red, right half blue."""
+    image, draw = canvas(size, background)
+    box = [size * 0.1, size * 0.3, size * 0.9, size * 0.7]
+    draw.pieslice(box, 90, 270, fill=(*RED, 255))
+    draw.pieslice(box, -90, 90, fill=(*BLUE, 255))
+    return image
+
+
+def run_builtin(**inputs):
+    stages = Stages()
+    output = BuiltinImageTo3D().run(inputs, stages)
+    return output, stages
+
+
+def save(image, path, **kwargs) -> str:
+    Image.fromarray(image).save(path, **kwargs) if isinstance(image, np.ndarray) else image.save(path, **kwargs)
+    return str(path)
+
+
+def load_glb_mesh(path) -> trimesh.Trimesh:
+    scene = trimesh.load(path, force="scene")
+    assert len(scene.geometry) == 1
+    return next(iter(scene.geometry.values()))
+
+
+def texture_at_face_centres(mesh: trimesh.Trimesh) -> np.ndarray:
+    """Texture colour at each face's UV centroid (inside its chart, away from seams)."""
+    texture = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
+    uv = mesh.visual.uv[mesh.faces].mean(axis=1)
+    size = texture.shape[0]
+    cols = np.clip((uv[:, 0] * size).astype(int), 0, size - 1)
+    rows = np.clip(((1 - uv[:, 1]) * size).astype(int), 0, size - 1)
+    return texture[rows, cols]
+
+
+def closest_colour(colours: np.ndarray, palette: list[tuple]) -> np.ndarray:
+    distances = np.linalg.norm(colours[:, None, :3].astype(float) - np.array(palette)[None], axis=2)
+    return distances.argmin(axis=1)
+
+
+# -- preprocessing --------------------------------------------------------------------------------------
+
+def test_background_removal_finds_an_object_on_a_plain_backdrop():
+    """A shaded disc on a light grey backdrop (no alpha): GrabCut's mask matches the drawn disc."""
+    size = 300
+    rows, cols = np.mgrid[:size, :size]
+    truth = (rows - 160) ** 2 + (cols - 140) ** 2 < 90**2
+    image = np.full((size, size, 3), 225, np.uint8)
+    shade = (120 + 100 * (cols - 50) / 180).clip(0, 255)
+    image[truth] = np.stack([shade, shade * 0.5, shade * 0.2], axis=-1)[truth].astype(np.uint8)
+    image = np.clip(image + np.random.default_rng(0).normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    mask = remove_background_mask(image)
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.95
+
+
+def test_alpha_is_the_mask_and_views_share_one_scale():
+    front = rectangle(0.6, 0.8, RED)
+    side = rectangle(0.3, 0.8, GREEN)
+    views = prepare_views({"front": front, "left": side}, remove_background=True, size=256)
+    assert [v.source for v in views] == ["alpha", "alpha"]
+    heights = [np.ptp(np.flatnonzero(v.mask.max(axis=1) > 0.5)) for v in views]
+    widths = [np.ptp(np.flatnonzero(v.mask.max(axis=0) > 0.5)) for v in views]
+    assert abs(heights[0] - heights[1]) <= 1
+    assert widths[1] / widths[0] == pytest.approx(0.5, abs=0.02)
+    for view in views:  # recentred on the object
+        cols = np.flatnonzero(view.mask.max(axis=0) > 0.5)
+        assert abs((cols[0] + cols[-1]) / 2 - 127.5) <= 1.5
+
+
+def test_knobs_are_checked_for_every_caller():
+    assert options({})["face_count"] == 20_000
+    with pytest.raises(InputError, match="face_count must be between 500 and 1,000,000; got 10"):
+        options({"face_count": 10})
+    with pytest.raises(InputError, match="steps must be a number"):
+        options({"steps": "many"})
+
+
+def test_a_photo_without_an_object_or_without_a_front_is_rejected():
+    with pytest.raises(InputError, match="No object was found in the front image"):
+        prepare_views({"front": np.full((200, 300, 3), 240, np.uint8)}, remove_background=True, size=128)
+    with pytest.raises(InputError, match="No front image"):
+        BuiltinImageTo3D().run({"front": None, "left": two_colour_ellipse()}, Stages())
+
+
+# -- built-in single view ---------------------------------------------------------------------------------
+
+def test_single_view_is_a_closed_shell_with_the_silhouette_of_the_image():
+    output, stages = run_builtin(front=two_colour_ellipse(), textured=False, face_count=4000, octree_resolution=128)
+    mesh = output.asset
+    assert output.metadata["method"] == "inflation"
+    assert mesh.is_watertight and mesh.volume > 0
+    assert len(mesh.faces) <= 4000
+    width, height, depth = mesh.extents
+    assert width / height == pytest.approx(2.0, rel=0.05)
+    assert 0 < depth < width
+    # front and back both carry the image: the left half is red, the right half blue, on both sides.
+    colours = np.asarray(mesh.visual.vertex_colors)
+    x, z = mesh.vertices[:, 0], mesh.vertices[:, 2]
+    labels = closest_colour(colours, [RED, BLUE])
+    for side in (z > 0.02, z < -0.02):
+        assert (labels[side & (x < -0.05)] == 0).mean() > 0.97
+        assert (labels[side & (x > 0.05)] == 1).mean() > 0.97
+    assert {"preprocess", "inflate", "marching_cubes", "decimate", "colour"} <= set(stages.timings)
+    assert set(output.images) == {"preprocessed_front", "mask_front"}
+
+
+def test_single_view_textured_bakes_the_image_into_a_uv_texture(tmp_path):
+    output, _ = run_builtin(front=two_colour_ellipse(background=(255, 255, 255, 255)), textured=True,
+                            face_count=3000, octree_resolution=128)
+    assert output.metadata["views"] == {"front": "grabcut"}
+    path = tmp_path / "textured.glb"
+    output.asset.export(path)
+    assert_valid_glb(path)
+    mesh = load_glb_mesh(path)
+    assert mesh.visual.kind == "texture"
+    texture = mesh.visual.material.baseColorTexture
+    assert texture is not None and texture.size == (1024, 1024)
+    welded = trimesh.Trimesh(mesh.vertices, mesh.faces)
+    assert welded.is_watertight
+    labels = closest_colour(texture_at_face_centres(mesh), [RED, BLUE])
+    x = mesh.triangles_center[:, 0]
+    assert (labels[x < -0.05] == 0).mean() > 0.98
+    assert (labels[x > 0.05] == 1).mean() > 0.98
+
+
+# -- built-in multi-view ------------------------------------------------------------------------------------
+
+def test_box_carved_from_four_views_recovers_its_volume_and_colours():
+    width, height, depth = 0.6, 0.8, 0.4
+    views = {"front": rectangle(width, height, RED), "back": rectangle(width, height, BLUE),
+             "left": rectangle(depth, height, GREEN), "right": rectangle(depth, height, YELLOW)}
+    output, stages = run_builtin(**views, textured=False, face_count=8000)
+    mesh = output.asset
+    assert output.metadata["method"] == "visual_hull" and "carve" in stages.timings
+    assert mesh.is_watertight
+    scale = mesh.extents[1] / height  # the reconstruction is in canvas units
+    assert mesh.volume / scale**3 == pytest.approx(width * height * depth, rel=0.10)
+    np.testing.assert_allclose(mesh.extents / scale, [width, height, depth], rtol=0.05)
+    # each side takes the colour of the view that faces it
+    labels = closest_colour(np.asarray(mesh.visual.vertex_colors), [RED, BLUE, GREEN, YELLOW])
+    normals = mesh.vertex_normals
+    for axis, sign, expected in ((2, 1, 0), (2, -1, 1), (0, -1, 2), (0, 1, 3)):
+        facing = sign * normals[:, axis] > 0.9
+        assert facing.sum() > 20
+        assert (labels[facing] == expected).mean() > 0.95
+
+
+def test_cylinder_carved_from_four_views_recovers_its_volume():
+    """A cylinder lying along x: a rectangle from front and back, a circle from the sides."""
+    length, radius, scale = 0.9, 0.25, 300
+    front = rectangle(length, 2 * radius, RED)
+    side, draw = canvas()
+    centre = 160
+    draw.ellipse([centre - radius * scale, centre - radius * scale, centre + radius * scale - 1,
+                  centre + radius * scale - 1], fill=(*GREEN, 255))
+    output, _ = run_builtin(front=front, back=front.transpose(Image.FLIP_LEFT_RIGHT), left=side, right=side,
+                            textured=False, face_count=8000)
+    mesh = output.asset
+    assert mesh.is_watertight
+    unit = mesh.extents[1] / (2 * radius)
+    assert mesh.volume / unit**3 == pytest.approx(np.pi * radius**2 * length, rel=0.10)
+
+
+# -- through the app ------------------------------------------------------------------------------------------
+
+PHOTOS = [("astronaut", "jpg", {"quality": 92}), ("coffee", "webp", {"quality": 90}), ("chelsea", "png", {})]
+
+
+@pytest.mark.parametrize("name,ext,options", PHOTOS)
+def test_real_photographs_through_the_endpoint(client, tmp_path, name, ext, options):
+    photo = save(getattr(data, name)(), tmp_path / f"{name}.{ext}", **options)
+    glb, path, metadata = client.predict(
+        handle_file(photo), None, None, None, "builtin", True, 7, 30, 5.0, 128, 5000, True, "glb",
+        api_name="/image_to_3d",
+    )
+    assert_valid_glb(glb)
+    mesh = load_glb_mesh(glb)
+    assert mesh.visual.kind == "texture" and mesh.visual.material.baseColorTexture is not None
+    assert trimesh.Trimesh(mesh.vertices, mesh.faces).is_watertight
+    assert len(mesh.faces) <= 5000
+    assert metadata["pipeline"] == "builtin" and metadata["seed"] == 7 and metadata["watertight"]
+    assert metadata["views"] == {"front": "grabcut"}
+    preprocessed = Image.open(metadata["images"]["preprocessed_front"])
+    mask = np.asarray(Image.open(metadata["images"]["mask_front"]))
+    assert preprocessed.size == mask.shape[::-1]
+    assert 0.05 < (mask > 127).mean() < 0.85  # an object was cut out, not the whole frame
+
+
+def test_multi_view_through_the_endpoint_untextured_ply(client, tmp_path):
+    width, height, depth = 0.5, 0.7, 0.35
+    files = [save(rectangle(width, height, RED), tmp_path / "front.png"),
+             save(rectangle(width, height, BLUE), tmp_path / "back.png"),
+             save(rectangle(depth, height, GREEN), tmp_path / "left.png"),
+             save(rectangle(depth, height, YELLOW), tmp_path / "right.png")]
+    glb, ply, metadata = client.predict(
+        *map(handle_file, files), "builtin", True, 0, 30, 5.0, 192, 6000, False, "ply", api_name="/image_to_3d",
+    )
+    assert_valid_glb(glb)
+    assert ply.endswith(".ply")
+    mesh = load_glb_mesh(glb)
+    assert mesh.visual.kind == "vertex"
+    assert mesh.is_watertight
+    assert metadata["method"] == "visual_hull"
+    assert set(metadata["images"]) == {f"{kind}_{view}" for kind in ("preprocessed", "mask")
+                                       for view in ("front", "back", "left", "right")}
+
+
+def _bad_images(folder):
+    empty = folder / "empty.png"
+    empty.write_bytes(b"")
+    corrupt = folder / "corrupt.png"
+    good = folder / "good.png"
+    two_colour_ellipse().save(good)
+    corrupt.write_bytes(good.read_bytes()[:200])
+    bomb = folder / "bomb.png"
+    Image.new("1", (10_000, 10_000)).save(bomb)  # 100 M pixels in a few kB
+    transparent = folder / "transparent.png"
+    Image.new("RGBA", (64, 64), (255, 0, 0, 0)).save(transparent)
+    animated = folder / "animated.gif"
+    frames = [Image.new("RGB", (64, 64), colour) for colour in (RED, BLUE)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    animated_webp = folder / "animated.webp"
+    frames[0].save(animated_webp, save_all=True, append_images=frames[1:], duration=100)
+    mesh = folder / "box.glb"
+    trimesh.creation.box().export(mesh)
+    disguised = folder / "box_disguised.png"
+    disguised.write_bytes(mesh.read_bytes())
+    tiny = folder / "tiny.png"
+    Image.new("RGB", (4, 4)).save(tiny)
+    return [
+        (empty, "is empty"),
+        (corrupt, "could not be read as an image"),
+        (bomb, "too large to decode safely"),
+        (transparent, "fully transparent"),
+        (animated, "upload a PNG, JPEG or WebP"),
+        (animated_webp, "is animated"),
+        (mesh, "3D mesh file, not an image"),
+        (disguised, "3D mesh file, not an image"),
+        (tiny, "use at least"),
+    ]
+
+
+def test_bad_images_get_a_clear_error(client, tmp_path):
+    for path, message in _bad_images(tmp_path):
+        with pytest.raises(Exception) as caught:
+            client.predict(handle_file(str(path)), api_name="/image_to_3d")
+        text = str(caught.value)
+        assert message in text, (path.name, text)
+        assert "Traceback" not in text
+
+
+def test_bad_side_view_and_bad_knobs_are_named(client, tmp_path):
+    front = save(two_colour_ellipse(), tmp_path / "front.png")
+    transparent = tmp_path / "left.png"
+    Image.new("RGBA", (64, 64)).save(transparent)
+    with pytest.raises(Exception, match="left image is fully transparent"):
+        client.predict(handle_file(front), None, handle_file(str(transparent)), api_name="/image_to_3d")
+    with pytest.raises(Exception, match="less than minimum value 500"):
+        client.predict(handle_file(front), None, None, None, "builtin", True, 0, 30, 5.0, 128, 10, True, "glb",
+                       api_name="/image_to_3d")
