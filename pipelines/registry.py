@@ -16,6 +16,8 @@ from .errors import InputError
 # "module:Class", one line per pipeline.
 ENTRIES: list[str] = [
     "pipelines.mesh_tools:MeshToolsPipeline",
+    "pipelines.rig.pipeline:BuiltinRigPipeline",
+    "pipelines.complete.pipeline:BuiltinCompletionPipeline",
 ]
 
 

@@ -4,6 +4,8 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 """
 
 TABS = [
+    "rig_mesh",
+    "complete_parts",
     "mesh_tools",
     "system",
 ]
