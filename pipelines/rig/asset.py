@@ -18,7 +18,7 @@ import numpy as np
 import pygltflib
 import trimesh
 
-from ..mesh.export import FBX_UNIT_SCALE, glb_to_fbx
+from ..mesh.export import FBX_UNIT_SCALE, glb_bytes, glb_to_fbx
 from .skeleton import Skeleton
 
 ARRAY_BUFFER = 34962
@@ -39,7 +39,7 @@ class SkinnedAsset:
 
     def export_glb(self, path: str | Path, scale: float = 1.0) -> None:
         scene = self.scene.scaled(scale) if scale != 1.0 else self.scene
-        gltf = pygltflib.GLTF2.load_from_bytes(trimesh.exchange.gltf.export_glb(scene, include_normals=True))
+        gltf = pygltflib.GLTF2.load_from_bytes(glb_bytes(scene))
         blob = bytearray(gltf.binary_blob() or b"")
         writer = _Writer(gltf, blob)
 

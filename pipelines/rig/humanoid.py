@@ -29,7 +29,7 @@ HUMANOID_JOINTS = (
 )
 # Fractions of arc length along skeleton paths, from the proportions of an adult body.
 SPINE = {"spine": 0.2, "chest": 0.45, "neck": 0.68, "head": 0.8}  # hips -> top of the head
-ARM = {"Shoulder": 0.0, "UpperArm": 0.18, "LowerArm": 0.5, "Hand": 0.8}  # spine junction -> fingertip
+ARM = {"Shoulder": 0.06, "UpperArm": 0.18, "LowerArm": 0.5, "Hand": 0.8}  # spine junction -> fingertip
 LEG = {"UpperLeg": 0.1, "LowerLeg": 0.5, "Foot": 0.88}  # hips -> toe
 
 
