@@ -17,6 +17,8 @@ from .errors import InputError
 ENTRIES: list[str] = [
     "pipelines.mesh_tools:MeshToolsPipeline",
     "pipelines.image_to_3d.builtin:BuiltinImageTo3D",
+    "pipelines.rig.pipeline:BuiltinRigPipeline",
+    "pipelines.complete.pipeline:BuiltinCompletionPipeline",
 ]
 
 

@@ -5,6 +5,8 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 
 TABS = [
     "image_to_3d",
+    "rig_mesh",
+    "complete_parts",
     "mesh_tools",
     "system",
 ]

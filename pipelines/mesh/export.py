@@ -61,8 +61,20 @@ def export_asset(asset, fmt: str, folder: Path, stem: str = "model") -> tuple[Pa
     return glb, out
 
 
+def glb_bytes(scene: trimesh.Scene) -> bytes:
+    """GLB with vertex normals; vertices of degenerate faces get a unit normal (glTF requires unit length)."""
+    for geom in scene.geometry.values():
+        if isinstance(geom, trimesh.Trimesh):
+            normals = np.array(geom.vertex_normals, dtype=np.float64)
+            bad = ~(np.abs(np.linalg.norm(normals, axis=1) - 1.0) < 1e-3)
+            if bad.any():
+                normals[bad] = (0.0, 0.0, 1.0)
+                geom.vertex_normals = normals
+    return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
+
+
 def write_glb(scene: trimesh.Scene, path: Path) -> None:
-    path.write_bytes(trimesh.exchange.gltf.export_glb(scene, include_normals=True))
+    path.write_bytes(glb_bytes(scene))
 
 
 def write_obj_zip(scene: trimesh.Scene, path: Path, stem: str = "model") -> None:

@@ -1,0 +1,97 @@
+"""Built-in auto-rigger (CPU, no weights): curve skeleton, humanoid fit, bone-heat skin."""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from ..base import Pipeline, PipelineOutput, Stages
+from ..errors import InputError
+from ..mesh.io import load_scene, scene_stats
+from .asset import SkinnedAsset
+from .humanoid import NotHumanoid, fit_humanoid
+from .skeleton import generic_skeleton, main_components, skeleton_graph, voxelize_solid
+from .weights import MAX_INFLUENCES, bone_heat_weights
+
+RIG_MODES = ("auto", "humanoid", "generic")
+
+
+def bake_scene(scene: trimesh.Scene) -> trimesh.Scene:
+    """One geometry per node in world coordinates, named after its node (skinned meshes ignore node transforms)."""
+    baked = trimesh.Scene()
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        mesh = scene.geometry[name].copy()
+        mesh.apply_transform(transform)
+        baked.add_geometry(mesh, node_name=node, geom_name=node)
+    return baked
+
+
+class BuiltinRigPipeline(Pipeline):
+    name = "builtin"
+    feature = "rig_mesh"
+    label = "Built-in auto-rigger (voxel skeleton, bone heat)"
+    description = (
+        "Curve skeleton of the voxelised mesh (or the VRM humanoid joint set for an upright character), "
+        "skin weights by bone-heat diffusion, at most 4 influences per vertex, preview animation."
+    )
+    devices = ("cpu",)
+    reentrant = True
+
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        mode = (inputs.get("mode") or "auto").lower()
+        if mode not in RIG_MODES:
+            raise InputError(f"Unknown rig mode {mode!r}; choose one of: {', '.join(RIG_MODES)}.")
+        with stages.stage("load", 0.05):
+            scene = bake_scene(load_scene(inputs["mesh"]))
+            parts = list(scene.geometry.items())
+            combined = trimesh.util.concatenate([mesh for _, mesh in parts]) if len(parts) > 1 else parts[0][1]
+            if float(combined.extents.max()) <= 0:
+                raise InputError("The mesh has no extent (all vertices coincide); upload a real surface.")
+        warnings = []
+        with stages.stage("skeleton", 0.2):
+            volume = main_components(voxelize_solid(combined))
+            graph = skeleton_graph(volume)
+            skeleton = None
+            if mode in ("auto", "humanoid"):
+                try:
+                    skeleton = fit_humanoid(volume, graph)
+                except NotHumanoid as exc:
+                    if mode == "humanoid":
+                        raise InputError(
+                            f"The mesh does not look like an upright character: {exc}. "
+                            "Use mode 'generic' (or 'auto') for other shapes."
+                        ) from exc
+            if skeleton is None:
+                skeleton = generic_skeleton(volume, graph)
+        with stages.stage("skin weights", 0.5):
+            segments, owners = skeleton.segments()
+            joints, weights = bone_heat_weights(
+                combined.vertices, combined.faces, segments, owners, len(skeleton.names)
+            )
+            split = np.cumsum([len(mesh.vertices) for _, mesh in parts])[:-1]
+            per_joints = dict(zip([n for n, _ in parts], np.split(joints, split)))
+            per_weights = dict(zip([n for n, _ in parts], np.split(weights, split)))
+        asset = SkinnedAsset(scene, skeleton, per_joints, per_weights)
+        metadata = {
+            "mode": skeleton.kind,
+            "requested_mode": mode,
+            "joint_names": "VRM humanoid bone names" if skeleton.kind == "humanoid" else "root, joint_NN",
+            "joints": [
+                {
+                    "name": name,
+                    "parent": skeleton.names[parent] if parent >= 0 else None,
+                    "position": [round(float(v), 5) for v in skeleton.positions[i]],
+                }
+                for i, (name, parent) in enumerate(zip(skeleton.names, skeleton.parents))
+            ],
+            "joint_count": len(skeleton.names),
+            "max_influences": MAX_INFLUENCES,
+            "voxel_pitch": round(volume.pitch, 6),
+            "animation": "preview" if len(skeleton.names) > 1 else None,
+            "input": scene_stats(scene),
+        }
+        if len(skeleton.names) == 1:
+            warnings.append("The skeleton is a single joint (the shape has no limbs to follow).")
+        return PipelineOutput(asset=asset, metadata=metadata, warnings=warnings)
+

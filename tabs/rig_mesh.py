@@ -1,0 +1,40 @@
+"""Auto-rigging tab (`/rig_mesh`): a skinned GLB or FBX with a skeleton, skin weights and a preview animation."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.rig.pipeline import RIG_MODES
+from queueing.studio import Studio
+
+from .common import format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+
+RIG_FORMATS = ("glb", "fbx")
+
+
+def build(studio: Studio, demo: gr.Blocks) -> None:
+    with gr.Tab("Auto-rigging", id="rig_mesh"):
+        gr.Markdown(
+            "Add a skeleton and skin weights to a mesh. *humanoid* fits the standard joint set (VRM names) to an "
+            "upright character (+Y up, facing +Z); *generic* follows the shape's own limbs; *auto* tries humanoid "
+            "first. The viewer plays a short preview animation."
+        )
+        with gr.Row():
+            with gr.Column():
+                mesh = mesh_upload()
+                mode = gr.Radio(list(RIG_MODES), value="auto", label="Skeleton")
+                pipeline = pipeline_picker(studio, "rig_mesh")
+                output_format = format_picker(RIG_FORMATS)
+                button = gr.Button("Rig", variant="primary")
+            with gr.Column():
+                viewer, download, metadata = result_panel()
+
+        def rig_mesh(mesh, mode="auto", pipeline="auto", output_format="glb", progress=gr.Progress()):
+            """Rig a mesh; returns (viewer GLB, skinned GLB or FBX, metadata with the joints and their parents)."""
+            if (output_format or "glb").lower() not in RIG_FORMATS:
+                raise gr.Error(f"Rigged meshes are written as {' or '.join(RIG_FORMATS)} (formats that hold a skin); "
+                               f"got {output_format!r}.", print_exception=False)
+            return run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress)
+
+        button.click(rig_mesh, [mesh, mode, pipeline, output_format], [viewer, download, metadata],
+                     api_name="rig_mesh", **studio.pools.gpu())
