@@ -16,6 +16,9 @@ from .errors import InputError
 # "module:Class", one line per pipeline.
 ENTRIES: list[str] = [
     "pipelines.mesh_tools:MeshToolsPipeline",
+    "pipelines.paint.builtin:BuiltinPaintPipeline",
+    "pipelines.paint.hunyuan3d_paint:Hunyuan3DPaintAdapter",
+    "pipelines.segment.builtin:BuiltinSegmentPipeline",
 ]
 
 

@@ -4,6 +4,8 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 """
 
 TABS = [
+    "paint_mesh",
+    "segment_mesh",
     "mesh_tools",
     "system",
 ]
