@@ -19,6 +19,9 @@ ENTRIES: list[str] = [
     "pipelines.image_to_3d.builtin:BuiltinImageTo3D",
     "pipelines.rig.pipeline:BuiltinRigPipeline",
     "pipelines.complete.pipeline:BuiltinCompletionPipeline",
+    "pipelines.paint.builtin:BuiltinPaintPipeline",
+    "pipelines.paint.hunyuan3d_paint:Hunyuan3DPaintAdapter",
+    "pipelines.segment.builtin:BuiltinSegmentPipeline",
 ]
 
 

@@ -7,6 +7,8 @@ TABS = [
     "image_to_3d",
     "rig_mesh",
     "complete_parts",
+    "paint_mesh",
+    "segment_mesh",
     "mesh_tools",
     "system",
 ]

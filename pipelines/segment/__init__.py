@@ -1,0 +1,1 @@
+"""Part segmentation: the built-in spectral segmenter."""
