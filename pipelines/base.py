@@ -86,6 +86,8 @@ class Pipeline:
         priority: higher wins when `"auto"` picks among available pipelines.
         reentrant: one loaded instance may serve two jobs at once.
         supports_offload: `enable_offload` can run it on a GPU too small to hold it.
+        offload_peak_bytes: device memory a run with `enable_offload` needs (largest
+            component plus working memory); 0 means peak_bytes plus a quarter of the weights.
     """
 
     name: str = ""
@@ -100,6 +102,7 @@ class Pipeline:
     priority: int = 0
     reentrant: bool = False
     supports_offload: bool = False
+    offload_peak_bytes: int = 0
 
     def __init__(self) -> None:
         self.device: str | None = None
@@ -146,6 +149,13 @@ class Pipeline:
     # -- work -----------------------------------------------------------------
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         raise NotImplementedError
+
+    def estimate_seconds(self, inputs: dict) -> float:
+        """Expected GPU seconds for `inputs` (ZeroGPU reserves this long); override with a model's own figures.
+
+        The default allows for moving the weights onto a borrowed GPU plus a typical run.
+        """
+        return 30.0 + 5.0 * self.weights_bytes / GiB
 
     def describe(self) -> dict:
         return {

@@ -1,188 +1,664 @@
 """The GPU manager: one per process, it decides where each pipeline lives.
 
-Every pipeline run goes through `acquire(pipeline)`, which makes the pipeline
-resident on a device that has room for its weights and working memory,
-evicting idle pipelines least-recently-used first, and never one in use.
-CPU is a device with a RAM budget, so the same path serves machines with no
-GPU; a fake device with a set capacity lets tests exercise eviction anywhere.
+Every pipeline run goes through `run(pipeline, fn)` (or the `acquire(pipeline)`
+context manager). A pipeline is in one of three tiers: unloaded, warm (weights
+in CPU memory) or on a device. `acquire` uses the device it is already on, else
+places it on the device with the most room, evicting idle pipelines
+least-recently-used first: down to CPU memory while the RAM budget allows, else
+unloaded. A pipeline in use is never evicted.
+
+Planning starts from each pipeline's declared weights and peak working memory;
+the first load and the first run measure the real values (torch's CUDA
+statistics on a GPU, the process's RSS on the CPU) and the plan uses those from
+then on. Weights stay accounted while resident; working memory is reserved only
+while a job runs, so idle pipelines cost only their weights.
+
+On an out-of-memory error the manager evicts every idle pipeline, empties the
+cache and retries once, then fails the job with what was needed and what was
+resident. Waiting for memory is bounded; a request that other requests keep
+overtaking gets exclusive claim after `max_overtakes`, so a large pipeline is
+not starved by small ones. A pipeline that can never fit whole runs with model
+CPU offload when it supports it. Inside a ZeroGPU Space the manager steps aside
+and wraps GPU work in `spaces.GPU` with a duration estimated from the job.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
-
-import psutil
+from typing import Any, Callable, Iterator
 
 from pipelines.base import GiB, Pipeline
+from pipelines.errors import PipelineUnavailable
+
+from .devices import Device, detect_devices, is_out_of_memory
+
+log = logging.getLogger("studio.gpu")
 
 DEFAULT_WAIT_S = 600.0
+MAX_OVERTAKES = 4
 
 
-@dataclass
-class Device:
-    """A place pipelines can live: "cuda:0", "cpu", or "fake:0" in tests."""
-
-    name: str
-    kind: str
-    budget_bytes: int
-    total_bytes: int = 0
-
-    def describe(self) -> dict:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "total_gib": round(self.total_bytes / GiB, 3),
-            "budget_gib": round(self.budget_bytes / GiB, 3),
-        }
+class DeviceOutOfMemory(RuntimeError):
+    """A job ran out of device memory even after everything idle was evicted."""
 
 
-@dataclass
-class Residency:
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / GiB:.2f} GiB"
+
+
+def zero_gpu_space() -> bool:
+    """True inside a Hugging Face ZeroGPU Space (the `spaces` package and SPACES_ZERO_GPU)."""
+    flag = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "yes")
+    return flag and importlib.util.find_spec("spaces") is not None
+
+
+@dataclass(eq=False)
+class Entry:
+    """What the manager knows about one pipeline: footprint, tier and use."""
+
     pipeline: Pipeline
-    device: Device
-    bytes: int
+    weights: int
+    peak: int
+    offload_peak: int
+    measured: set = field(default_factory=set)
+    home: Device | None = None  # where the weights are; the CPU device means warm; None means unloaded
+    offload: Device | None = None  # runs on this device with its weights kept in CPU memory
     users: int = 0
-    last_used: float = field(default_factory=time.monotonic)
+    moving: bool = False  # a load, transfer or unload is under way outside the lock
+    last_used: float = 0.0
+    loads: int = 0
+    evictions: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.pipeline.feature}/{self.pipeline.name}"
 
 
-def detect_devices(gpu_budget_fraction: float = 0.9, cpu_budget_fraction: float = 0.5) -> list[Device]:
-    """CUDA devices seen by torch (if torch is installed) plus the CPU."""
-    devices = []
-    try:
-        import torch
+@dataclass(eq=False)
+class Lease:
+    """One job's claim: where it runs and the working memory reserved for it."""
 
-        if torch.cuda.is_available():
-            for index in range(torch.cuda.device_count()):
-                free, total = torch.cuda.mem_get_info(index)
-                devices.append(Device(f"cuda:{index}", "cuda", int(total * gpu_budget_fraction), int(total)))
-    except ImportError:
-        pass
-    total_ram = psutil.virtual_memory().total
-    devices.append(Device("cpu", "cpu", int(total_ram * cpu_budget_fraction), int(total_ram)))
-    return devices
+    entry: Entry
+    device: Device
+    working: int
+    offload: bool
+    wait_s: float = 0.0
+    load_s: float = 0.0
+
+
+@dataclass(eq=False)
+class Plan:
+    device: Device
+    offload: bool
+    need: int  # bytes that must be free on `device`: weights to bring in plus working memory
+    victims: list[Entry]
 
 
 class GPUManager:
-    def __init__(self, devices: list[Device] | None = None, wait_s: float = DEFAULT_WAIT_S):
-        self.devices = devices if devices is not None else detect_devices()
-        self.wait_s = wait_s
-        self._lock = threading.Condition()
-        self._resident: dict[int, Residency] = {}
-        self.counters = {"loads": 0, "evictions": 0}
+    """Placement, residency and eviction for every pipeline in the process.
 
+    `devices` defaults to the CUDA devices torch finds plus the CPU; tests pass
+    fake devices. `clock` is injectable so benchmarks can replay traces on a
+    simulated clock.
+    """
+
+    def __init__(
+        self,
+        devices: list[Device] | None = None,
+        wait_s: float = DEFAULT_WAIT_S,
+        max_overtakes: int = MAX_OVERTAKES,
+        clock: Callable[[], float] = time.monotonic,
+        zero_gpu: bool | None = None,
+    ):
+        self.zero_gpu = zero_gpu_space() if zero_gpu is None else zero_gpu
+        devices = detect_devices() if devices is None else list(devices)
+        if self.zero_gpu and not any(d.kind == "cuda" for d in devices):
+            # ZeroGPU attaches a GPU only inside spaces.GPU calls; it counts as present.
+            devices.insert(0, Device("cuda", "cuda", 0))
+        self.devices = devices
+        self.cpu = next((d for d in devices if d.kind == "cpu"), None)
+        self.wait_s = wait_s
+        self.max_overtakes = max_overtakes
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._entries: dict[int, Entry] = {}
+        self._working: dict[Device, int] = {d: 0 for d in devices}
+        self._leaving: dict[Device, int] = {d: 0 for d in devices}  # evicted weights not yet moved off
+        self._active: dict[Device, int] = {d: 0 for d in devices}
+        self._epoch = 0
+        self._tickets = itertools.count()
+        self._waiting: list[int] = []
+        self._blocked: set[int] = set()
+        self._overtaken: dict[int, int] = {}
+        self._zero_call = self._zero_gpu_wrapper() if self.zero_gpu else None
+        self.counters = {
+            "loads": 0, "transfers": 0, "evictions": 0, "unloads": 0, "bytes_moved": 0,
+            "oom_retries": 0, "oom_failures": 0, "timeouts": 0, "offloaded_runs": 0,
+        }
+
+    # -- what the studio asks ---------------------------------------------------
     @property
     def device_kinds(self) -> set[str]:
         return {d.kind for d in self.devices}
 
-    @staticmethod
-    def footprint(pipeline: Pipeline) -> int:
-        return int(pipeline.weights_bytes + pipeline.peak_bytes)
+    @property
+    def gpu_slots(self) -> int:
+        """Jobs that can use a GPU at once: one per GPU (at least one)."""
+        return max(1, sum(d.kind != "cpu" for d in self.devices))
 
-    def used_bytes(self, device: Device) -> int:
-        return sum(r.bytes for r in self._resident.values() if r.device is device)
+    def footprint(self, pipeline: Pipeline) -> int:
+        """Weights plus peak working memory, measured where known, else declared."""
+        with self._cond:
+            entry = self._entry(pipeline)
+            return entry.weights + entry.peak
 
-    def _candidates(self, pipeline: Pipeline) -> list[Device]:
-        order = {kind: rank for rank, kind in enumerate(pipeline.devices)}
-        usable = [d for d in self.devices if d.kind in order]
-        return sorted(usable, key=lambda d: (order[d.kind], -(d.budget_bytes - self.used_bytes(d))))
+    # -- accounting (call with the lock held) -------------------------------------
+    def _entry(self, pipeline: Pipeline) -> Entry:
+        entry = self._entries.get(id(pipeline))
+        if entry is None:
+            weights, peak = int(pipeline.weights_bytes), int(pipeline.peak_bytes)
+            offload_peak = int(getattr(pipeline, "offload_peak_bytes", 0) or peak + weights // 4)
+            entry = Entry(pipeline, weights, peak, offload_peak, last_used=self.clock())
+            self._entries[id(pipeline)] = entry
+        return entry
 
-    def _evict(self, residency: Residency) -> None:
-        residency.pipeline.unload()
-        del self._resident[id(residency.pipeline)]
-        self.counters["evictions"] += 1
+    def _used(self, device: Device) -> int:
+        weights = sum(e.weights for e in self._entries.values() if e.home is device)
+        return weights + self._working[device]
 
-    def _try_place(self, pipeline: Pipeline) -> Residency | None:
-        """Place `pipeline` on the best device with room, evicting idle pipelines LRU-first."""
-        need = self.footprint(pipeline)
-        for device in self._candidates(pipeline):
-            if need > device.budget_bytes:
-                continue
-            idle = sorted(
-                (r for r in self._resident.values() if r.device is device and r.users == 0),
-                key=lambda r: r.last_used,
-            )
-            free = device.budget_bytes - self.used_bytes(device)
-            reclaimable = free + sum(r.bytes for r in idle)
-            if reclaimable < need:
-                continue
-            while free < need:
-                victim = idle.pop(0)
-                self._evict(victim)
-                free += victim.bytes
-            residency = Residency(pipeline, device, need)
-            self._resident[id(pipeline)] = residency
-            return residency
+    def _free(self, device: Device) -> int:
+        """Room to plan with; weights still being moved off count until they are gone."""
+        return device.budget_bytes - self._used(device) - self._leaving[device]
+
+    def _idle_on(self, device: Device, keep: Entry | None = None) -> list[Entry]:
+        """Evictable pipelines on `device`, least recently used first."""
+        idle = [e for e in self._entries.values()
+                if e.home is device and e.users == 0 and not e.moving and e is not keep]
+        return sorted(idle, key=lambda e: e.last_used)
+
+    def _never_fits(self, entry: Entry) -> str | None:
+        """Why `entry` can never run here, or None."""
+        kinds = [d for d in self.devices if d.kind in entry.pipeline.devices]
+        if not kinds:
+            return f"{entry.pipeline.name} needs a {' or '.join(entry.pipeline.devices)} device; none is configured."
+        if any(self._options(entry, d) for d in kinds):
+            return None
+        largest = max(d.budget_bytes for d in kinds)
+        hint = "" if entry.pipeline.supports_offload else " and it does not support CPU offload"
+        return (f"{entry.pipeline.name} needs {_gib(entry.weights + entry.peak)} (weights {_gib(entry.weights)} + "
+                f"working {_gib(entry.peak)}), more than the largest device budget ({_gib(largest)}){hint}. "
+                "Raise --gpu-budget / --cpu-budget or choose a smaller pipeline.")
+
+    def _options(self, entry: Entry, device: Device) -> list[bool]:
+        """Ways `entry` could ever run on `device`: False = whole, True = with CPU offload."""
+        if entry.offload is not None:
+            return [True] if entry.offload is device else []
+        if entry.weights + entry.peak <= device.budget_bytes or entry.home is device:
+            return [False]
+        if (entry.pipeline.supports_offload and device.kind != "cpu" and self.cpu is not None
+                and entry.offload_peak <= device.budget_bytes and entry.weights <= self.cpu.budget_bytes):
+            return [True]
+        return []
+
+    def _pinned(self, entry: Entry) -> Device | None:
+        """The only device `entry` may run on now: where it runs or sits on a GPU; None if free to move."""
+        if entry.offload is not None:
+            return entry.offload
+        if entry.home is not None and (entry.home is not self.cpu or entry.users):
+            return entry.home
         return None
+
+    def _plan(self, entry: Entry) -> Plan | None:
+        """Where `entry` can run now (with the evictions that takes), or None to wait."""
+        if entry.moving or (entry.users and not entry.pipeline.reentrant):
+            return None
+        pinned = self._pinned(entry)
+        if pinned is not None:
+            offload = entry.offload is pinned
+            need = entry.offload_peak if offload else entry.peak
+            victims = self._victims(pinned, need, keep=entry)
+            return None if victims is None else Plan(pinned, offload, need, victims)
+        for kind in entry.pipeline.devices:
+            devices = [d for d in self.devices if d.kind == kind and self._options(entry, d)]
+            if not devices:
+                continue  # a kind that can never hold it: fall back to the next preferred kind
+            devices.sort(key=lambda d: (d is not entry.home, -self._free(d)))
+            for device in devices:
+                offload = self._options(entry, device)[0]
+                if offload:
+                    need = entry.offload_peak
+                    if entry.home is not self.cpu and self._free(self.cpu) < entry.weights:
+                        continue  # offloaded weights must fit the RAM budget as they are
+                else:
+                    need = entry.peak + (0 if entry.home is device else entry.weights)
+                victims = self._victims(device, need, keep=entry)
+                if victims is not None:
+                    return Plan(device, offload, need, victims)
+            return None
+        return None
+
+    def _victims(self, device: Device, need: int, keep: Entry) -> list[Entry] | None:
+        """Idle pipelines to evict, LRU first, so `need` bytes are free; None if impossible now."""
+        free = self._free(device)
+        victims = []
+        for candidate in self._idle_on(device, keep):
+            if free >= need:
+                break
+            victims.append(candidate)
+            free += candidate.weights
+        return victims if free >= need else None
+
+    # -- waiting, fairness -------------------------------------------------------
+    def _may_go(self, ticket: int) -> bool:
+        """FIFO with bounded overtaking: the oldest waiter, once overtaken enough, goes first."""
+        head = self._waiting[0]
+        return ticket == head or self._overtaken.get(head, 0) < self.max_overtakes
+
+    def _claim(self, entry: Entry, timeout: float | None) -> tuple[Plan, float]:
+        """Wait (bounded) until `entry` can be placed; commit the plan's bookkeeping."""
+        reason = self._never_fits(entry)
+        if reason:
+            raise PipelineUnavailable(reason)
+        limit = self.wait_s if timeout is None else timeout
+        start = time.monotonic()
+        ticket = next(self._tickets)
+        self._waiting.append(ticket)
+        try:
+            while True:
+                plan = self._plan(entry) if self._may_go(ticket) else None
+                if plan is not None:
+                    head = self._waiting[0]
+                    if head != ticket and head in self._blocked:
+                        self._overtaken[head] = self._overtaken.get(head, 0) + 1
+                    break
+                self._blocked.add(ticket)
+                remaining = start + limit - time.monotonic()
+                if remaining <= 0:
+                    self.counters["timeouts"] += 1
+                    raise TimeoutError(self._timeout_message(entry, limit))
+                self._cond.wait(remaining)
+        finally:
+            self._waiting.remove(ticket)
+            self._blocked.discard(ticket)
+            self._overtaken.pop(ticket, None)
+            self._cond.notify_all()
+        return plan, time.monotonic() - start
+
+    def _timeout_message(self, entry: Entry, limit: float) -> str:
+        busy = [f"{e.name} ({_gib(e.weights)} on {e.home.name if e.home else '-'})"
+                for e in self._entries.values() if e.users or e.moving]
+        return (f"Waited {limit:.0f} s for memory to run {entry.pipeline.name} "
+                f"(needs {_gib(entry.weights + entry.peak)}); in use: {', '.join(busy) or 'nothing'}"
+                f"{'' if entry.users == 0 else f'; {entry.pipeline.name} itself is busy with another job'}. "
+                "Try again shortly.")
+
+    # -- moving weights (outside the lock) -----------------------------------------
+    def _evict(self, victims: list[Entry], demote: bool = True) -> list[tuple[Entry, Device | None]]:
+        """Decide each victim's new tier (lock held); the caller moves them with `_move_out`.
+
+        A victim on a GPU goes down to CPU memory while the RAM budget has room, else it is unloaded.
+        """
+        moves = []
+        for victim in victims:
+            source = victim.home
+            to_cpu = (demote and source is not self.cpu and self.cpu is not None and victim.offload is None
+                      and self._free(self.cpu) >= victim.weights)
+            victim.home = self.cpu if to_cpu else None
+            victim.offload = None
+            if source is not None:
+                self._leaving[source] += victim.weights
+            victim.moving = True
+            victim.evictions += 1
+            self.counters["evictions"] += 1
+            moves.append((victim, source))
+        return moves
+
+    def _move_out(self, moves: list[tuple[Entry, Device | None]]) -> None:
+        for victim, source in moves:
+            touched = [d for d in (source, victim.home) if d is not None]
+            with self._cond:
+                tokens = [(d, self._start_activity(d)) for d in touched]
+            try:
+                if victim.home is self.cpu and victim.home is not None:
+                    victim.pipeline.to(self.cpu.name)
+                else:
+                    victim.pipeline.unload()
+                    with self._cond:
+                        self.counters["unloads"] += 1
+            except Exception:
+                log.exception("evicting %s failed; unloading it", victim.name)
+                victim.pipeline.unload()
+                with self._cond:
+                    victim.home = None
+            finally:
+                if source is not None:
+                    source.meter.free_cache()
+                with self._cond:
+                    for device, token in tokens:
+                        self._end_activity(device, token)
+                    if source is not None:
+                        self._leaving[source] -= victim.weights
+                    victim.moving = False
+                    self._cond.notify_all()
+
+    def _busy(self, device: Device) -> int:
+        scope = self.devices if device.kind == "cpu" else [device]  # RSS is process-wide
+        return sum(self._active[d] for d in scope)
+
+    def _start_activity(self, device: Device) -> tuple[int, bool]:
+        """Mark work that changes `device`'s memory (lock held); returns a token for `_end_activity`."""
+        quiet = self._busy(device) == 0
+        self._active[device] += 1
+        self._epoch += 1
+        return self._epoch, quiet
+
+    def _end_activity(self, device: Device, token: tuple[int, bool]) -> bool:
+        """End the work (lock held); True if nothing else touched the memory its meter sees meanwhile."""
+        self._active[device] -= 1
+        epoch, quiet = token
+        return quiet and self._epoch == epoch and self._busy(device) == 0
+
+    def _bring_in(self, lease: Lease, previous: Device | None) -> None:
+        """Load or move `lease.entry` onto its device, measuring weights the first time."""
+        entry, device = lease.entry, lease.device
+        pipeline = entry.pipeline
+        target = self.cpu if lease.offload else device
+        with self._cond:
+            token = self._start_activity(target)
+        before = target.meter.allocated()
+        start = time.monotonic()
+        try:
+            if previous is None:
+                pipeline.load(target.name)
+            else:
+                pipeline.to(target.name)
+            after = target.meter.allocated()
+            if lease.offload:
+                pipeline.enable_offload(device.name)
+        finally:
+            with self._cond:
+                clean = self._end_activity(target, token)
+        lease.load_s = time.monotonic() - start
+        with self._cond:
+            if clean and "weights" not in entry.measured and after >= before:
+                entry.weights = after - before
+                entry.measured.add("weights")
+            if previous is None:
+                entry.loads += 1
+                self.counters["loads"] += 1
+            else:
+                self.counters["transfers"] += 1
+            if target.kind != "cpu":
+                self.counters["bytes_moved"] += entry.weights
+
+    # -- the job path ----------------------------------------------------------------
+    def _enter(self, pipeline: Pipeline, timeout: float | None) -> Lease:
+        with self._cond:
+            entry = self._entry(pipeline)
+            plan, waited = self._claim(entry, timeout)
+            moves = self._evict(plan.victims)
+            previous = entry.home
+            arriving = entry.home is not plan.device and not (plan.offload and entry.offload is plan.device)
+            if arriving:
+                entry.home = self.cpu if plan.offload else plan.device
+                entry.offload = plan.device if plan.offload else None
+                entry.moving = True
+            working = entry.offload_peak if plan.offload else entry.peak
+            self._working[plan.device] += working
+            entry.users += 1
+            lease = Lease(entry, plan.device, working, plan.offload, wait_s=waited)
+        self._move_out(moves)
+        if not arriving:
+            return lease
+        try:
+            self._bring_in(lease, previous if pipeline.loaded else None)
+        except BaseException:
+            try:
+                pipeline.unload()
+            finally:
+                with self._cond:
+                    entry.home, entry.offload = None, None
+                    self._release(lease)
+                    entry.moving = False
+                    self._cond.notify_all()
+                lease.device.meter.free_cache()
+            raise
+        with self._cond:
+            entry.moving = False
+            self._cond.notify_all()
+        return lease
+
+    def _release(self, lease: Lease) -> None:
+        """Return the lease's working memory (lock held)."""
+        self._working[lease.device] -= lease.working
+        lease.entry.users -= 1
+        lease.entry.last_used = self.clock()
+        self._cond.notify_all()
+
+    def _exit(self, lease: Lease) -> None:
+        with self._cond:
+            self._release(lease)
+
+    @contextmanager
+    def _measure_run(self, lease: Lease) -> Iterator[None]:
+        """Measure working memory above what was allocated when the run started."""
+        device, entry = lease.device, lease.entry
+        with self._cond:
+            token = self._start_activity(device)
+        before = device.meter.allocated()
+        device.meter.reset_peak()
+        try:
+            yield
+        except BaseException:
+            device.meter.peak()  # stops the RSS sampler; a failed run measures nothing
+            with self._cond:
+                self._end_activity(device, token)
+            raise
+        working = max(0, device.meter.peak() - before)
+        with self._cond:
+            if self._end_activity(device, token):
+                # The first measurement replaces the declared value; later ones only raise it.
+                key = "offload_peak" if lease.offload else "peak"
+                current = getattr(entry, key) if key in entry.measured else 0
+                setattr(entry, key, max(current, working))
+                entry.measured.add(key)
+
+    def _recover(self, keep: Entry | None, on_cpu: bool = False) -> None:
+        """After an out-of-memory error: evict every idle pipeline and empty the caches.
+
+        GPU pipelines go down to CPU memory where it has room; after running out of
+        host memory (`on_cpu`) everything idle is unloaded.
+        """
+        with self._cond:
+            devices = [d for d in self.devices if on_cpu or d.kind != "cpu"]
+            victims = [e for d in devices for e in self._idle_on(d, keep)]
+            moves = self._evict(victims, demote=not on_cpu)
+        self._move_out(moves)
+        for device in self.devices:
+            device.meter.free_cache()
+
+    def _oom_error(self, pipeline: Pipeline, exc: BaseException) -> DeviceOutOfMemory:
+        with self._cond:
+            entry = self._entry(pipeline)
+            self.counters["oom_failures"] += 1
+            resident = [f"{e.name} {_gib(e.weights)} on {e.home.name}{' (in use)' if e.users else ''}"
+                        for e in self._entries.values() if e.home is not None]
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return DeviceOutOfMemory(
+            f"{pipeline.name} ran out of device memory even after every idle pipeline was evicted: it needs "
+            f"about {_gib(entry.weights + entry.peak)} (weights {_gib(entry.weights)} + working {_gib(entry.peak)}); "
+            f"resident: {', '.join(resident) or 'nothing'}. Device said: {detail}. "
+            "Try smaller inputs or lower quality settings."
+        )
+
+    def _note_oom(self, lease: Lease) -> None:
+        """The run ran out of memory: it needed more working memory than planned."""
+        with self._cond:
+            key = "offload_peak" if lease.offload else "peak"
+            setattr(lease.entry, key, max(getattr(lease.entry, key), self._free(lease.device) + lease.working))
+
+    def run(self, pipeline: Pipeline, fn: Callable[[str], Any], inputs: dict | None = None,
+            timeout: float | None = None) -> tuple[Any, dict]:
+        """Run `fn(device_name)` with `pipeline` placed; returns (result, placement).
+
+        On out-of-memory (while loading or running) evicts everything idle and
+        retries once. `placement` says where it ran, whether with CPU offload,
+        how long it waited and loaded, and how many out-of-memory retries it took.
+        """
+        if self._zero_call is not None and "cuda" in pipeline.devices:
+            return self._zero_run(pipeline, fn, inputs or {})
+        for attempt in (0, 1):
+            lease = None
+            try:
+                lease = self._enter(pipeline, timeout)
+                with self._measure_run(lease):
+                    result = fn(lease.device.name)
+                if lease.offload:
+                    with self._cond:
+                        self.counters["offloaded_runs"] += 1
+                return result, self._placement(lease, attempt)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                on_cpu = lease is not None and lease.device.kind == "cpu"
+                if lease is not None:
+                    self._note_oom(lease)
+                    self._exit(lease)
+                    lease = None
+                if attempt:
+                    raise self._oom_error(pipeline, exc) from exc
+                with self._cond:
+                    self.counters["oom_retries"] += 1
+                log.warning("%s ran out of memory; evicting idle pipelines and retrying once", pipeline.name)
+                self._recover(keep=self._entries.get(id(pipeline)), on_cpu=on_cpu)
+            finally:
+                if lease is not None:
+                    self._exit(lease)
+        raise AssertionError("unreachable")
 
     @contextmanager
     def acquire(self, pipeline: Pipeline, timeout: float | None = None) -> Iterator[str]:
-        """Make `pipeline` resident and mark it in use; yields the device name."""
-        if not self._candidates(pipeline):
-            raise RuntimeError(f"{pipeline.name} needs a {'/'.join(pipeline.devices)} device; none is configured.")
-        if all(self.footprint(pipeline) > d.budget_bytes for d in self._candidates(pipeline)):
-            raise RuntimeError(
-                f"{pipeline.name} needs {self.footprint(pipeline) / GiB:.2f} GiB, more than any device's budget."
-            )
-        deadline = time.monotonic() + (self.wait_s if timeout is None else timeout)
-        with self._lock:
-            while True:
-                residency = self._resident.get(id(pipeline))
-                if residency is not None and (residency.users == 0 or pipeline.reentrant):
-                    break
-                if residency is None:
-                    residency = self._try_place(pipeline)
-                    if residency is not None:
-                        break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"Waited {self.wait_s if timeout is None else timeout:.0f} s for memory to run {pipeline.name}; "
-                        "every device is busy with other jobs. Try again shortly."
-                    )
-                self._lock.wait(remaining)
-            residency.users += 1
-            residency.last_used = time.monotonic()
-        try:
-            if not pipeline.loaded:
-                pipeline.load(residency.device.name)
-                with self._lock:
-                    self.counters["loads"] += 1
-            yield residency.device.name
-        except BaseException:
-            with self._lock:
-                if not pipeline.loaded and id(pipeline) in self._resident:
-                    del self._resident[id(pipeline)]
-            raise
-        finally:
-            with self._lock:
-                residency.users -= 1
-                residency.last_used = time.monotonic()
-                self._lock.notify_all()
+        """Place `pipeline` and mark it in use; yields the device name.
 
+        An out-of-memory error while loading is retried once after evicting
+        everything idle; one raised by the body cleans up the same way and
+        becomes `DeviceOutOfMemory` (use `run` to retry the body too).
+        """
+        if self.zero_gpu and "cuda" in pipeline.devices:
+            if not pipeline.loaded:
+                pipeline.load("cuda")
+            yield "cuda"
+            return
+        for attempt in (0, 1):
+            try:
+                lease = self._enter(pipeline, timeout)
+                break
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                if attempt:
+                    raise self._oom_error(pipeline, exc) from exc
+                with self._cond:
+                    self.counters["oom_retries"] += 1
+                self._recover(keep=None)
+        try:
+            with self._measure_run(lease):
+                yield lease.device.name
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            on_cpu = lease.device.kind == "cpu"
+            self._note_oom(lease)
+            self._exit(lease)
+            lease = None
+            self._recover(keep=None, on_cpu=on_cpu)
+            raise self._oom_error(pipeline, exc) from exc
+        finally:
+            if lease is not None:
+                self._exit(lease)
+
+    def _placement(self, lease: Lease, attempt: int) -> dict:
+        return {
+            "device": lease.device.name,
+            "offload": "model_cpu_offload" if lease.offload else None,
+            "oom_retries": attempt,
+            "wait_s": round(lease.wait_s, 4),
+            "load_s": round(lease.load_s, 4),
+        }
+
+    # -- ZeroGPU ------------------------------------------------------------------
+    def _zero_gpu_wrapper(self) -> Callable:
+        import spaces
+
+        def duration(pipeline: Pipeline, fn: Callable, inputs: dict) -> int:
+            return max(1, int(round(pipeline.estimate_seconds(inputs))))
+
+        def call(pipeline: Pipeline, fn: Callable, inputs: dict):
+            return fn("cuda")
+
+        return spaces.GPU(duration=duration)(call)
+
+    def _zero_run(self, pipeline: Pipeline, fn: Callable[[str], Any], inputs: dict) -> tuple[Any, dict]:
+        """ZeroGPU lends a GPU per call: weights go to "cuda" up front (spaces defers the copy)."""
+        if not pipeline.loaded:
+            pipeline.load("cuda")
+        start = time.monotonic()
+        result = self._zero_call(pipeline, fn, inputs)
+        return result, {"device": "cuda (ZeroGPU)", "offload": None, "oom_retries": 0,
+                        "zero_gpu_duration_s": int(round(pipeline.estimate_seconds(inputs))),
+                        "wait_s": 0.0, "load_s": round(time.monotonic() - start, 4)}
+
+    # -- observability -------------------------------------------------------------
     def status(self) -> dict:
-        with self._lock:
-            now = time.monotonic()
+        """Per device: budget, use and resident pipelines (sizes, tier, in use, last use); counters."""
+        with self._cond:
+            now = self.clock()
+            devices = []
+            for device in self.devices:
+                resident = []
+                for e in self._entries.values():
+                    if e.home is not device and e.offload is not device:
+                        continue
+                    if e.offload is device:
+                        tier = "runs here with CPU offload"
+                    elif e.offload is not None:
+                        tier = f"weights for CPU-offloaded runs on {e.offload.name}"
+                    elif device.kind == "cpu" and e.pipeline.devices[0] != "cpu":
+                        tier = "warm"
+                    else:
+                        tier = "on device"
+                    resident.append({
+                        "pipeline": e.name,
+                        "tier": tier,
+                        "weights_gib": round(e.weights / GiB, 3),
+                        "peak_gib": round(e.peak / GiB, 3),
+                        "measured": sorted(e.measured),
+                        "in_use": e.users > 0,
+                        "users": e.users,
+                        "moving": e.moving,
+                        "last_used_s_ago": round(now - e.last_used, 1),
+                        "loads": e.loads,
+                        "evictions": e.evictions,
+                    })
+                used = self._used(device)
+                devices.append({
+                    **device.describe(),
+                    "used_gib": round(used / GiB, 3),
+                    "free_gib": round((device.budget_bytes - used) / GiB, 3),
+                    "working_gib": round(self._working[device] / GiB, 3),
+                    "resident": resident,
+                })
             return {
-                "devices": [
-                    {
-                        **d.describe(),
-                        "used_gib": round(self.used_bytes(d) / GiB, 3),
-                        "resident": [
-                            {
-                                "pipeline": f"{r.pipeline.feature}/{r.pipeline.name}",
-                                "gib": round(r.bytes / GiB, 3),
-                                "in_use": r.users > 0,
-                                "idle_s": round(now - r.last_used, 1),
-                            }
-                            for r in self._resident.values()
-                            if r.device is d
-                        ],
-                    }
-                    for d in self.devices
-                ],
+                "devices": devices,
+                "zero_gpu": self.zero_gpu,
+                "waiting": len(self._waiting),
                 **self.counters,
+                "bytes_moved_gib": round(self.counters["bytes_moved"] / GiB, 3),
             }

@@ -20,7 +20,8 @@ from pipelines.mesh.export import check_format, export_asset
 from pipelines.mesh.io import scene_stats
 from pipelines.registry import Registry
 
-from .gpu_manager import GPUManager
+from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, detect_devices
+from .gpu_manager import DEFAULT_WAIT_S, GPUManager
 from .jobs import JobStore
 from .pools import Pools
 
@@ -40,8 +41,12 @@ class Studio:
         self.registry.device_kinds = self.manager.device_kinds
 
     @classmethod
-    def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16) -> "Studio":
-        manager = GPUManager()
+    def create(cls, outputs: Path, gpu_slots: int = 0, cpu_slots: int = 2, queue_size: int = 16,
+               gpu_budget: str = DEFAULT_GPU_BUDGET, cpu_budget: str = DEFAULT_CPU_BUDGET,
+               wait_s: float = DEFAULT_WAIT_S) -> "Studio":
+        """`gpu_slots=0` gives one slot per GPU the manager found; budgets are fractions or sizes ("20GiB")."""
+        manager = GPUManager(detect_devices(gpu_budget, cpu_budget), wait_s=wait_s)
+        gpu_slots = gpu_slots or manager.gpu_slots
         return cls(Path(outputs), Registry(device_kinds=manager.device_kinds), manager, Pools(gpu_slots, cpu_slots), queue_size)
 
     def run_job(
@@ -69,10 +74,12 @@ class Studio:
         }
         try:
             stages.report(0.0, "waiting for a device")
-            waited = time.perf_counter()
-            with self.manager.acquire(pipeline) as device:
-                stages.timings["acquire"] = round(time.perf_counter() - waited, 4)
-                output = pipeline.run({**inputs, "device": device}, stages)
+            output, placement = self.manager.run(
+                pipeline, lambda device: pipeline.run({**inputs, "device": device}, stages), inputs)
+            stages.timings["acquire"] = round(placement["wait_s"] + placement["load_s"], 4)
+            if placement["offload"]:
+                output.warnings.append(f"{pipeline.name} did not fit in GPU memory whole and ran with "
+                                       "model CPU offload (slower).")
             with stages.stage("export", 0.92):
                 glb, path = export_asset(output.asset, fmt, folder)
                 images = {}
@@ -84,7 +91,9 @@ class Studio:
             metadata = {
                 **record,
                 "status": "done",
-                "device": device,
+                "device": placement["device"],
+                "offload": placement["offload"],
+                "placement": placement,
                 **output.metadata,
                 "output": {**_asset_stats(output.asset, glb), "glb": glb.name, "file": path.name},
                 "images": images,

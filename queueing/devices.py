@@ -1,0 +1,243 @@
+"""Devices the GPU manager places pipelines on, and how each one reports its memory.
+
+A device has a budget (what the manager may plan with) below its total, so a
+reserve stays free for the CUDA context, allocator fragmentation and other
+processes (ComfyUI keeps a similar reserve). Each device has a meter that the
+manager uses to measure real footprints: torch's CUDA allocator statistics on a
+GPU, the process's resident memory on the CPU, and a counter on the fake device
+that tests and benchmarks use.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import psutil
+
+from pipelines.base import GiB, MiB
+
+DEFAULT_GPU_BUDGET = "0.9"
+DEFAULT_CPU_BUDGET = "0.5"
+DEFAULT_GPU_RESERVE = 512 * MiB
+
+
+class SimulatedOutOfMemory(MemoryError):
+    """What a fake device raises when an allocation would pass its capacity."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's CUDA out-of-memory error, a host MemoryError, or the fake device's."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def parse_budget(spec: str | float | int, total: int) -> int:
+    """Bytes for a budget given as a fraction of `total` ("0.8") or a size ("20", "20GiB", "512MiB").
+
+    A bare number up to 1 is a fraction; a bigger one is GiB.
+    """
+    text = str(spec).strip()
+    match = re.fullmatch(r"(?i)([0-9]*\.?[0-9]+)\s*(gib|gb|g|mib|mb|m)?", text)
+    if not match:
+        raise ValueError(f"Budget {spec!r} is neither a fraction such as 0.8 nor a size such as 20GiB.")
+    value, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if not unit:
+        return int(total * value) if value <= 1 else int(value * GiB)
+    return int(value * (MiB if unit.startswith("m") else GiB))
+
+
+class Meter:
+    """Memory in use on one device, with a high-water mark the manager resets around a load or run."""
+
+    def allocated(self) -> int:
+        raise NotImplementedError
+
+    def reset_peak(self) -> None:
+        raise NotImplementedError
+
+    def peak(self) -> int:
+        raise NotImplementedError
+
+    def free_cache(self) -> None:
+        """Give cached but unused memory back (after unloading, and before an out-of-memory retry)."""
+        gc.collect()
+
+
+class CudaMeter(Meter):
+    """torch's allocator statistics for one CUDA device."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def allocated(self) -> int:
+        import torch
+
+        return int(torch.cuda.memory_allocated(self.index))
+
+    def reset_peak(self) -> None:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(self.index)
+
+    def peak(self) -> int:
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(self.index))
+
+    def free_cache(self) -> None:
+        import torch
+
+        gc.collect()
+        with torch.cuda.device(self.index):
+            torch.cuda.empty_cache()
+
+    def free_now(self) -> int:
+        import torch
+
+        return int(torch.cuda.mem_get_info(self.index)[0])
+
+
+class RssMeter(Meter):
+    """The process's resident memory; the peak comes from a sampling thread, since RSS has no reset."""
+
+    interval_s = 0.005
+
+    def __init__(self):
+        self._process = psutil.Process()
+        self._peak = 0
+        self._stop: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def allocated(self) -> int:
+        return int(self._process.memory_info().rss)
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            if self._stop is not None:
+                self._stop.set()
+            self._peak = self.allocated()
+            self._stop = stop = threading.Event()
+        threading.Thread(target=self._sample, args=(stop,), daemon=True, name="rss-peak").start()
+
+    def _sample(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval_s):
+            rss = self.allocated()
+            with self._lock:
+                self._peak = max(self._peak, rss)
+
+    def peak(self) -> int:
+        rss = self.allocated()
+        with self._lock:
+            if self._stop is not None:
+                self._stop.set()
+                self._stop = None
+            self._peak = max(self._peak, rss)
+            return self._peak
+
+
+class FakeMemory(Meter):
+    """A device with a set capacity: pipelines in tests and benchmarks allocate on it by hand.
+
+    Passing the capacity raises `SimulatedOutOfMemory`, the stand-in for torch's
+    CUDA out-of-memory error.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.used = 0
+        self._peak = 0
+        self._lock = threading.Lock()
+
+    def alloc(self, nbytes: int) -> None:
+        with self._lock:
+            if self.used + nbytes > self.capacity:
+                raise SimulatedOutOfMemory(
+                    f"fake device out of memory: tried to allocate {nbytes / GiB:.2f} GiB with "
+                    f"{(self.capacity - self.used) / GiB:.2f} GiB free of {self.capacity / GiB:.2f} GiB"
+                )
+            self.used += nbytes
+            self._peak = max(self._peak, self.used)
+
+    def release(self, nbytes: int) -> None:
+        with self._lock:
+            self.used -= nbytes
+            if self.used < 0:
+                raise RuntimeError("fake device released more than was allocated")
+
+    def allocated(self) -> int:
+        return self.used
+
+    def reset_peak(self) -> None:
+        with self._lock:
+            self._peak = self.used
+
+    def peak(self) -> int:
+        return self._peak
+
+    def free_cache(self) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class Device:
+    """A place pipelines live: "cuda:0", "cpu", or a fake device in tests.
+
+    `kind` is what pipelines name in `Pipeline.devices` ("cuda" or "cpu"); a fake
+    device usually poses as "cuda" so GPU pipelines can be tested anywhere.
+    """
+
+    name: str
+    kind: str
+    budget_bytes: int
+    total_bytes: int = 0
+    meter: Meter = field(default_factory=Meter)
+
+    @property
+    def fake(self) -> bool:
+        return isinstance(self.meter, FakeMemory)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "total_gib": round(self.total_bytes / GiB, 3),
+            "budget_gib": round(self.budget_bytes / GiB, 3),
+        }
+
+
+def fake_device(capacity: int, name: str = "fake:0", kind: str = "cuda", reserve: int = 0) -> Device:
+    """A device with `capacity` bytes whose budget is the capacity less `reserve`."""
+    return Device(name, kind, int(capacity - reserve), int(capacity), FakeMemory(capacity))
+
+
+def cpu_device(budget: str | float = DEFAULT_CPU_BUDGET) -> Device:
+    total = psutil.virtual_memory().total
+    return Device("cpu", "cpu", parse_budget(budget, total), int(total), RssMeter())
+
+
+def cuda_devices(budget: str | float = DEFAULT_GPU_BUDGET, reserve: int = DEFAULT_GPU_RESERVE) -> list[Device]:
+    """Every CUDA device torch sees; the budget never eats into `reserve` or memory other processes hold."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    devices = []
+    for index in range(torch.cuda.device_count()):
+        free, total = torch.cuda.mem_get_info(index)
+        usable = max(0, min(parse_budget(budget, total), free - reserve))
+        devices.append(Device(f"cuda:{index}", "cuda", int(usable), int(total), CudaMeter(index)))
+    return devices
+
+
+def detect_devices(gpu_budget: str | float = DEFAULT_GPU_BUDGET, cpu_budget: str | float = DEFAULT_CPU_BUDGET,
+                   gpu_reserve: int = DEFAULT_GPU_RESERVE) -> list[Device]:
+    """CUDA devices seen by torch plus the CPU."""
+    return [*cuda_devices(gpu_budget, gpu_reserve), cpu_device(cpu_budget)]

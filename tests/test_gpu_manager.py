@@ -1,0 +1,392 @@
+"""The GPU manager on fake devices: eviction, in-use protection, out-of-memory recovery,
+waits, concurrency, measured footprints, offload, fairness, ZeroGPU, and the studio job path."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+from pipelines.base import GiB, MiB, Pipeline, PipelineOutput, Stages
+from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.registry import Registry
+from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, fake_device, parse_budget
+from queueing.fake import FakePipeline
+from queueing.gpu_manager import DeviceOutOfMemory, GPUManager
+from queueing.studio import Studio
+
+from .conftest import assert_valid_glb
+
+
+@pytest.fixture
+def gpu():
+    return fake_device(10 * GiB)
+
+
+@pytest.fixture
+def ram():
+    return fake_device(100 * GiB, name="cpu", kind="cpu")
+
+
+def make(name, devices, weights_gib=3.0, peak_gib=0.5, **kwargs):
+    return FakePipeline(name, devices, int(weights_gib * GiB), int(peak_gib * GiB), **kwargs)
+
+
+def use(manager, pipeline, hold=None):
+    """Run one job; `hold` is an optional callable run while the pipeline is in use."""
+    def fn(device):
+        out = pipeline.run({"device": device}, Stages())
+        if hold is not None:
+            hold()
+        return out
+    return manager.run(pipeline, fn)[1]
+
+
+def resident(manager, device_name):
+    device = next(d for d in manager.status()["devices"] if d["name"] == device_name)
+    return {r["pipeline"].split("/")[1]: r for r in device["resident"]}
+
+
+def assert_consistent(manager):
+    """Nothing in use, no working memory reserved, and every fake meter matches the plan."""
+    status = manager.status()
+    for device in status["devices"]:
+        assert device["working_gib"] == 0, device
+        assert not any(r["in_use"] or r["moving"] for r in device["resident"]), device
+        assert device["used_gib"] <= device["budget_gib"] + 1e-9
+    for device in manager.devices:
+        if isinstance(device.meter, FakeMemory):
+            planned = sum(e.weights for e in manager._entries.values() if e.home is device)
+            assert device.meter.used == planned, device.name
+
+
+def test_parse_budget():
+    assert parse_budget("0.5", 8 * GiB) == 4 * GiB
+    assert parse_budget(1, 8 * GiB) == 8 * GiB
+    assert parse_budget("20", 8 * GiB) == 20 * GiB
+    assert parse_budget("20GiB", 0) == 20 * GiB
+    assert parse_budget("512MiB", 0) == 512 * MiB
+    with pytest.raises(ValueError, match="fraction"):
+        parse_budget("lots", 0)
+
+
+def test_lru_eviction_goes_to_cpu_then_unloads(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    a, b, c, d = (make(n, [gpu, ram]) for n in "abcd")
+    for p in (a, b, c, a):
+        assert use(manager, p)["device"] == "fake:0"
+    assert set(resident(manager, "fake:0")) == {"a", "b", "c"}
+    use(manager, d)  # needs 3.5 GiB with 1 GiB free: b is the least recently used
+    assert set(resident(manager, "fake:0")) == {"a", "c", "d"}
+    assert resident(manager, "cpu")["b"]["tier"] == "warm"
+    assert b.loaded and b.device == "cpu"
+    use(manager, b)  # back from CPU memory: a transfer, not a load; c is now the LRU
+    assert b.loads == 1 and b.moves == 2
+    assert set(resident(manager, "fake:0")) == {"a", "b", "d"}
+    assert manager.counters["loads"] == 4 and manager.counters["transfers"] == 1
+    assert manager.counters["evictions"] == 2
+    assert_consistent(manager)
+
+
+def test_without_cpu_room_evicted_pipelines_are_unloaded(gpu):
+    small_ram = fake_device(2 * GiB, name="cpu", kind="cpu")
+    manager = GPUManager([gpu, small_ram])
+    a, b, c, d = (make(n, [gpu, small_ram]) for n in "abcd")
+    for p in (a, b, c, d):
+        use(manager, p)
+    assert not a.loaded and a.device is None
+    assert "a" not in resident(manager, "cpu")
+    assert manager.counters["unloads"] == 1
+    assert_consistent(manager)
+
+
+def test_in_use_is_never_evicted_and_wait_times_out(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    big_a = make("a", [gpu, ram], weights_gib=6)
+    b = make("b", [gpu, ram], weights_gib=5)
+    inside = threading.Event()
+    release = threading.Event()
+    holder = threading.Thread(target=use, args=(manager, big_a, lambda: (inside.set(), release.wait(5))))
+    holder.start()
+    assert inside.wait(5)
+    with pytest.raises(TimeoutError, match=r"Waited 0 s for memory to run b.*in use: text_to_3d/a"):
+        with manager.acquire(b, timeout=0.2):
+            pass
+    assert big_a.device == "fake:0" and resident(manager, "fake:0")["a"]["in_use"]
+    assert manager.counters["timeouts"] == 1 and manager.counters["evictions"] == 0
+    release.set()
+    holder.join(5)
+    placement = use(manager, b)  # now a is idle and gets evicted
+    assert placement["device"] == "fake:0"
+    assert resident(manager, "cpu")["a"]["tier"] == "warm"
+    assert_consistent(manager)
+
+
+def test_waiting_job_proceeds_when_memory_frees(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    a = make("a", [gpu, ram], weights_gib=6)
+    b = make("b", [gpu, ram], weights_gib=5)
+    inside = threading.Event()
+    holder = threading.Thread(target=use, args=(manager, a, lambda: (inside.set(), time.sleep(0.3))))
+    holder.start()
+    assert inside.wait(5)
+    placement = use(manager, b)
+    holder.join(5)
+    assert placement["wait_s"] > 0
+    assert resident(manager, "fake:0").keys() == {"b"}
+    assert_consistent(manager)
+
+
+def test_out_of_memory_in_run_evicts_idle_and_retries(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    a, b = make("a", [gpu, ram]), make("b", [gpu, ram])
+    x = make("x", [gpu, ram], weights_gib=2, peak_gib=0.5, real_peak=4 * GiB)  # declares too little working memory
+    use(manager, a)
+    use(manager, b)
+    placement = use(manager, x)  # 6 GiB resident + 2 + 4 > 10: OOM, evict a and b, retry
+    assert placement["oom_retries"] == 1
+    assert manager.counters["oom_retries"] == 1 and manager.counters["oom_failures"] == 0
+    assert set(resident(manager, "cpu")) == {"a", "b"}
+    assert manager.footprint(x) == 6 * GiB  # measured working memory replaced the declared 0.5 GiB
+    assert_consistent(manager)
+
+
+def test_out_of_memory_twice_fails_with_message_and_clean_accounting(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    a = make("a", [gpu, ram])
+    x = make("x", [gpu, ram], weights_gib=2, peak_gib=1, real_peak=20 * GiB)
+    use(manager, a)
+    with pytest.raises(DeviceOutOfMemory, match=r"x ran out of device memory.*needs about .* GiB.*resident: .*x"):
+        use(manager, x)
+    assert manager.counters["oom_retries"] == 1 and manager.counters["oom_failures"] == 1
+    assert_consistent(manager)
+    assert use(manager, a)["oom_retries"] == 0  # the manager still works afterwards
+    assert_consistent(manager)
+
+
+def test_out_of_memory_while_loading_is_retried(gpu):
+    manager = GPUManager([gpu])  # no CPU tier: evicted pipelines are unloaded
+    a = make("a", [gpu], weights_gib=6)
+    x = make("x", [gpu], weights_gib=1, real_weights=5 * GiB)  # real weights larger than declared
+    use(manager, a)
+    placement = use(manager, x)
+    assert placement["oom_retries"] == 1 and not a.loaded
+    assert manager.footprint(x) == int(5.5 * GiB)
+    assert_consistent(manager)
+
+
+def test_acquire_turns_out_of_memory_in_body_into_clear_error(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    a = make("a", [gpu, ram])
+    with pytest.raises(DeviceOutOfMemory, match="a ran out of device memory"):
+        with manager.acquire(a) as device:
+            assert device == "fake:0"
+            raise SimulatedOutOfMemory("simulated")
+    assert_consistent(manager)
+
+
+def test_measured_footprints_replace_declared(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    p = make("p", [gpu, ram], weights_gib=1, peak_gib=1, real_weights=3 * GiB, real_peak=2 * GiB)
+    assert manager.footprint(p) == 2 * GiB
+    use(manager, p)
+    assert manager.footprint(p) == 5 * GiB
+    row = resident(manager, "fake:0")["p"]
+    assert row["weights_gib"] == 3 and row["peak_gib"] == 2 and row["measured"] == ["peak", "weights"]
+    # The plan now uses 3 GiB for p: q (6 + 0.5) fits beside it without eviction.
+    use(manager, make("q", [gpu, ram], weights_gib=6))
+    assert set(resident(manager, "fake:0")) == {"p", "q"}
+    assert_consistent(manager)
+
+
+class AllocatingPipeline(Pipeline):
+    """A CPU pipeline whose run really touches ~300 MB, to check RSS measurement."""
+
+    name, feature, devices, peak_bytes = "alloc", "convert_mesh", ("cpu",), 1 * MiB
+
+    def run(self, inputs, stages):
+        block = np.ones(300 * MiB // 8)
+        time.sleep(0.05)
+        return PipelineOutput(asset=float(block.sum()))
+
+
+def test_cpu_run_measures_process_memory():
+    manager = GPUManager([cpu_device("4GiB")])
+    pipeline = AllocatingPipeline()
+    manager.run(pipeline, lambda device: pipeline.run({}, Stages()))
+    assert manager.footprint(pipeline) >= 200 * MiB
+
+
+def test_offload_chosen_when_whole_pipeline_cannot_fit(ram):
+    small = fake_device(4 * GiB)
+    manager = GPUManager([small, ram])
+    big = make("big", [small, ram], weights_gib=6, peak_gib=1, supports_offload=True, offload_peak=2 * GiB)
+    placement = use(manager, big)
+    assert placement == {**placement, "device": "fake:0", "offload": "model_cpu_offload"}
+    assert big.offload_to == "fake:0" and big.device == "cpu"
+    assert resident(manager, "fake:0")["big"]["tier"] == "runs here with CPU offload"
+    assert manager.counters["offloaded_runs"] == 1
+    assert_consistent(manager)
+    plain = make("plain", [small, ram], weights_gib=6, peak_gib=1)
+    with pytest.raises(PipelineUnavailable, match="more than the largest device budget.*does not support CPU offload"):
+        use(manager, plain)
+
+
+def test_reentrant_pipeline_serves_two_jobs_at_once(gpu, ram):
+    manager = GPUManager([gpu, ram])
+    shared = make("shared", [gpu, ram], reentrant=True)
+    together = threading.Barrier(2, timeout=5)
+    threads = [threading.Thread(target=use, args=(manager, shared, together.wait)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert shared.max_running == 2 and shared.loads == 1
+    assert_consistent(manager)
+
+
+def test_many_threads_no_double_placement_and_sums_add_up(gpu, ram):
+    manager = GPUManager([gpu, ram], wait_s=30)
+    pipelines = [make(f"p{i}", [gpu, ram], weights_gib=w, peak_gib=0.5, run_s=0.002, reentrant=(i == 0))
+                 for i, w in enumerate([1, 2, 2.5, 3, 4, 5])]
+    errors, seen_over = [], []
+    stop = threading.Event()
+
+    def worker(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(12):
+                use(manager, rng.choice(pipelines))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def monitor():
+        while not stop.is_set():
+            for device in manager.status()["devices"]:
+                if device["used_gib"] > device["budget_gib"] + 1e-9:
+                    seen_over.append(device)
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=monitor)
+    watcher.start()
+    workers = [threading.Thread(target=worker, args=(seed,)) for seed in range(16)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+    stop.set()
+    watcher.join(5)
+    assert not errors and not seen_over
+    assert sum(p.runs for p in pipelines) == 16 * 12
+    assert all(p.max_running == 1 for p in pipelines[1:])  # never two jobs on a non-reentrant pipeline
+    assert manager.counters["oom_retries"] == 0  # the plan never oversubscribed the device
+    for p in pipelines:  # each pipeline is in exactly one place, and the manager knows where
+        entry = manager._entries[id(p)]
+        assert p.device == (entry.home.name if entry.home else None)
+        assert entry.loads == p.loads
+    assert manager.counters["loads"] == sum(p.loads for p in pipelines)
+    assert_consistent(manager)
+
+
+@pytest.mark.parametrize("max_overtakes, big_gets_in", [(3, True), (10**6, False)])
+def test_large_pipeline_is_not_starved_by_small_ones(gpu, ram, max_overtakes, big_gets_in):
+    """Two small jobs hand the device to each other so it is never empty; only aging lets the big one in."""
+    manager = GPUManager([gpu, ram], max_overtakes=max_overtakes)
+    smalls = [make(f"s{i}", [gpu, ram], weights_gib=2) for i in range(2)]
+    big = make("big", [gpu, ram], weights_gib=9)
+    holders = threading.Condition()
+    holding = set()
+    stop = threading.Event()
+
+    def relay(i):
+        while not stop.is_set():
+            def hold():
+                with holders:
+                    holding.add(i)
+                    holders.notify_all()
+                    holders.wait_for(lambda: (1 - i) in holding or stop.is_set(), timeout=0.3)
+                    holding.discard(i)
+            try:
+                use(manager, smalls[i], hold)
+            except TimeoutError:
+                return
+
+    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    with holders:
+        assert holders.wait_for(lambda: len(holding) == 2, timeout=5)
+    try:
+        if big_gets_in:
+            assert use(manager, big)["device"] == "fake:0"
+        else:
+            with pytest.raises(TimeoutError):
+                with manager.acquire(big, timeout=1.5):
+                    pass
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert_consistent(manager)
+
+
+def test_zero_gpu_steps_aside_and_asks_for_an_estimated_duration(monkeypatch, gpu):
+    calls = []
+
+    def gpu_decorator(duration):
+        def wrap(fn):
+            def wrapped(*args):
+                calls.append(duration(*args))
+                return fn(*args)
+            return wrapped
+        return wrap
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu_decorator))
+    manager = GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")], zero_gpu=True)
+    assert "cuda" in manager.device_kinds
+    p = FakePipeline("z", [fake_device(100 * GiB, name="cuda", kind="cuda")], 8 * GiB, GiB)
+    result, placement = manager.run(p, lambda device: device, {"steps": 10})
+    assert result == "cuda" and placement["device"] == "cuda (ZeroGPU)"
+    assert calls == [round(p.estimate_seconds({"steps": 10}))] == [70]
+
+
+class BrokenPipeline(Pipeline):
+    """A real pipeline class whose run fails after it has been placed."""
+
+    name, feature, devices, peak_bytes = "broken", "convert_mesh", ("cpu",), 1 * MiB
+
+    def run(self, inputs, stages):
+        with stages.stage("work", 0.2):
+            raise RuntimeError("model crashed")
+
+
+def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
+    registry = Registry(entries=["pipelines.mesh_tools:MeshToolsPipeline"])
+    registry.register(BrokenPipeline())
+    oom = make("oom", [gpu, ram], weights_gib=1, real_peak=50 * GiB)
+    ok = make("ok", [gpu, ram], weights_gib=1)
+    registry.register(oom)
+    registry.register(ok)
+    manager = GPUManager([gpu, ram])
+    registry.device_kinds = manager.device_kinds
+    studio = Studio(tmp_path, registry, manager)
+
+    with pytest.raises(InputError, match="target_faces"):
+        studio.run_job("convert_mesh", "builtin", {"mesh": "missing.glb", "target_faces": 1}, "glb")
+    with pytest.raises(RuntimeError, match="model crashed"):
+        studio.run_job("convert_mesh", "broken", {}, "glb")
+    with pytest.raises(DeviceOutOfMemory):
+        studio.run_job("text_to_3d", "oom", {}, "glb")
+    assert_consistent(manager)
+    assert [r["status"] for r in studio.jobs.recent()].count("failed") == 2
+
+    glb, path, metadata = studio.run_job("text_to_3d", "ok", {"prompt": "a box"}, "glb")
+    assert metadata["device"] == "fake:0" and metadata["offload"] is None
+    assert metadata["placement"]["oom_retries"] == 0
+    assert_valid_glb(glb)
+    assert_consistent(manager)
