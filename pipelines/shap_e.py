@@ -1,0 +1,256 @@
+"""Shap-E (OpenAI) through diffusers: text to 3D and image to 3D as vertex-coloured meshes.
+
+Weights come from the Hugging Face Hub on first use (the download is a job
+stage with progress), stay in the hub cache and load offline afterwards; a
+local folder saved with `save_pretrained` works too (`STUDIO_SHAP_E_MODEL`,
+`STUDIO_SHAP_E_IMG2IMG_MODEL`). The diffusion runs to latents, and the
+renderer's marching cubes turns a latent into a mesh at the grid size the
+`detail` knob asks for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from .base import GiB, Pipeline, PipelineOutput, Stages
+from .errors import InputError
+from .image_io import load_image
+from .mesh.repair import decimate
+from .mesh.texture import bake_vertex_colors
+from .text_to_3d.options import DEFAULTS, knobs, options
+
+GRID_SIZES = {"low": 64, "medium": 128, "high": 192}
+TEXTURE_FACES = 30_000  # decimate before baking: xatlas slows down sharply above this
+TEXTURE_SIZE = 1024
+# Shap-E meshes are z-up in a [-1, 1] cube; glTF is y-up in metres.
+Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
+TARGET_SIZE_M = 1.0
+MAX_IMAGE_GRID = 256
+
+
+def _hub_progress(stages: Stages, fraction: float, what: str):
+    """A tqdm class that forwards the hub's file-count progress to the job's progress bar."""
+    from tqdm.auto import tqdm
+
+    class Progress(tqdm):
+        def update(self, n=1):
+            out = super().update(n)
+            if self.total:
+                stages.report(fraction, f"{what}: {self.n}/{self.total} files")
+            return out
+
+    return Progress
+
+
+def to_trimesh(raw) -> trimesh.Trimesh:
+    """A diffusers `MeshDecoderOutput` as a y-up trimesh with vertex colours, 1 m across, on the ground."""
+    vertices = raw.verts.detach().float().cpu().numpy()
+    faces = raw.faces.detach().cpu().numpy().astype(np.int64)
+    if len(faces) == 0:
+        raise InputError("Shap-E produced an empty shape; try another seed or a more concrete prompt.")
+    rgb = np.stack([raw.vertex_channels[c].detach().float().cpu().numpy() for c in "RGB"], axis=1)
+    colors = np.concatenate([np.clip(rgb * 255.0, 0, 255).round(), np.full((len(rgb), 1), 255.0)], axis=1)
+    mesh = trimesh.Trimesh(vertices, faces, vertex_colors=colors.astype(np.uint8), process=True)
+    if mesh.is_watertight and mesh.volume < 0:
+        mesh.invert()  # marching-cubes tables differ in winding; normals must point out
+    mesh.apply_transform(Z_UP_TO_Y_UP)
+    mesh.apply_scale(TARGET_SIZE_M / max(float(mesh.extents.max()), 1e-9))
+    low, high = mesh.bounds
+    mesh.apply_translation([-(low[0] + high[0]) / 2, -low[1], -(low[2] + high[2]) / 2])
+    return mesh
+
+
+class _ShapE(Pipeline):
+    """Shared loading and decoding; subclasses say which diffusers pipeline and how to condition it."""
+
+    devices = ("cuda", "cpu")
+    requires = ("torch", "diffusers", "transformers")
+    install_hint = "pip install -r requirements.txt (torch, diffusers, transformers)"
+    priority = 10
+    repo_id = ""
+    env_var = ""
+
+    def __init__(self, model: str | os.PathLike | None = None):
+        super().__init__()
+        self.model = str(model or os.environ.get(self.env_var) or self.repo_id)
+        self.pipe = None
+
+    # -- weights ----------------------------------------------------------------
+    def local_weights(self) -> Path | None:
+        """The folder holding the weights if they are on this machine (a local folder or the hub cache)."""
+        if Path(self.model).is_dir():
+            return Path(self.model)
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(self.model, local_files_only=True))
+        except Exception:  # not cached (the hub raises several types for this)
+            return None
+
+    def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
+        ok, reason = super().availability(device_kinds)
+        if not ok:
+            return ok, reason
+        if self.local_weights() is not None:
+            return True, "ready (weights on this machine)"
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return False, f"weights for {self.model} are not on this machine and HF_HUB_OFFLINE is set"
+        if "cuda" not in device_kinds:
+            return False, f"weights for {self.model} are not downloaded; a CPU-only machine would be too slow to justify it"
+        return True, f"weights for {self.model} download on first use"
+
+    def _ensure_pipe(self, stages: Stages) -> None:
+        if self.pipe is not None:
+            return
+        import torch
+
+        path = self.local_weights()
+        if path is None:
+            from huggingface_hub import snapshot_download
+
+            with stages.stage("download weights (first use)", 0.02):
+                path = Path(snapshot_download(self.model, tqdm_class=_hub_progress(stages, 0.02, "downloading weights")))
+        with stages.stage("load weights", 0.05):
+            dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
+            pipe = self.pipeline_class().from_pretrained(str(path), torch_dtype=dtype)
+            pipe.set_progress_bar_config(disable=True)
+            self.pipe = pipe.to(self.device)
+
+    # -- residency ------------------------------------------------------------------
+    def load(self, device: str) -> None:
+        """Record the device; weights are fetched and loaded inside `run` so the job shows their progress."""
+        self.device = device
+
+    def to(self, device: str) -> None:
+        if self.pipe is not None:
+            self.pipe.to(device)
+        self.device = device
+
+    def unload(self) -> None:
+        self.pipe = None
+        self.device = None
+        if "torch" in sys.modules:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    # -- work -------------------------------------------------------------------------
+    def pipeline_class(self):
+        raise NotImplementedError
+
+    def _generate(self, condition: dict, opts: dict, grid_size: int, stages: Stages) -> trimesh.Trimesh:
+        import torch
+
+        generator = torch.Generator(device="cpu").manual_seed(int(opts["seed"]))
+        steps = int(opts["steps"])
+
+        calls = [0]
+
+        def on_prior_call(module, args, output):
+            # Heun evaluates the prior twice per step; the schedule length counts every evaluation.
+            calls[0] += 1
+            total = max(len(self.pipe.scheduler.timesteps), 1)
+            stages.report(0.1 + 0.6 * min(calls[0] / total, 1.0), f"diffusion {min(calls[0], total)}/{total}")
+
+        hook = self.pipe.prior.register_forward_hook(on_prior_call)
+        try:
+            with stages.stage("diffusion", 0.1):
+                latents = self.pipe(
+                    **condition,
+                    guidance_scale=float(opts["guidance"]),
+                    num_inference_steps=steps,
+                    generator=generator,
+                    output_type="latent",
+                ).images
+        finally:
+            hook.remove()
+        with stages.stage("decode mesh", 0.72):
+            raw = self.pipe.shap_e_renderer.decode_to_mesh(latents[:1], self.pipe.device, grid_size=grid_size)
+            return to_trimesh(raw)
+
+    def _finish(self, mesh: trimesh.Trimesh, textured: bool, stages: Stages, metadata: dict) -> PipelineOutput:
+        if textured:
+            with stages.stage("bake texture", 0.85):
+                mesh = bake_vertex_colors(decimate(mesh, TEXTURE_FACES), TEXTURE_SIZE, roughness=0.8, metallic=0.0)
+        return PipelineOutput(
+            asset=mesh,
+            metadata={
+                **metadata,
+                "model": self.model,
+                "generator": "Shap-E (diffusion); the mesh is scaled so its largest side is 1 m",
+            },
+        )
+
+
+class ShapETextPipeline(_ShapE):
+    name = "shap_e"
+    feature = "text_to_3d"
+    label = "Shap-E (OpenAI, diffusers)"
+    description = "Text-conditioned diffusion of an implicit 3D function, decoded with marching cubes; vertex colours."
+    weights_bytes = int(1.5 * GiB)
+    peak_bytes = int(2.0 * GiB)
+    repo_id = "openai/shap-e"
+    env_var = "STUDIO_SHAP_E_MODEL"
+
+    def pipeline_class(self):
+        from diffusers import ShapEPipeline
+
+        return ShapEPipeline
+
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        opts = options(inputs)
+        self._ensure_pipe(stages)
+        mesh = self._generate({"prompt": opts["prompt"]}, opts, GRID_SIZES[opts["detail"]], stages)
+        metadata = {"seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"],
+                    "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]]}
+        return self._finish(mesh, opts["textured"], stages, metadata)
+
+
+class ShapEImagePipeline(_ShapE):
+    name = "shap_e_img2img"
+    feature = "image_to_3d"
+    label = "Shap-E image to 3D (OpenAI, diffusers)"
+    description = "Image-conditioned Shap-E (CLIP image embedding); one front view; vertex colours."
+    weights_bytes = int(1.6 * GiB)
+    peak_bytes = int(2.0 * GiB)
+    repo_id = "openai/shap-e-img2img"
+    env_var = "STUDIO_SHAP_E_IMG2IMG_MODEL"
+
+    def pipeline_class(self):
+        from diffusers import ShapEImg2ImgPipeline
+
+        return ShapEImg2ImgPipeline
+
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        image = load_image(inputs.get("front"), label="front image")
+        opts = knobs(inputs, {**{k: DEFAULTS[k] for k in ("seed", "steps", "textured")}, "guidance": 3.0})
+        resolution = inputs.get("octree_resolution") or GRID_SIZES["medium"]
+        grid_size = int(np.clip(int(resolution), 32, MAX_IMAGE_GRID))
+        warnings = [f"Shap-E uses only the front image; the {name} view was ignored."
+                    for name in ("back", "left", "right") if inputs.get(name)]
+        self._ensure_pipe(stages)
+        mesh = self._generate({"image": on_white(image)}, opts, grid_size, stages)
+        face_count = inputs.get("face_count")
+        if face_count:
+            with stages.stage("decimate", 0.8):
+                mesh = decimate(mesh, int(face_count))
+        metadata = {"seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"], "grid_size": grid_size}
+        output = self._finish(mesh, opts["textured"], stages, metadata)
+        output.warnings.extend(warnings)
+        return output
+
+
+def on_white(image):
+    """An RGBA image flattened onto white, the background Shap-E saw in training."""
+    from PIL import Image
+
+    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, image).convert("RGB")
