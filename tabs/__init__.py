@@ -5,10 +5,10 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 
 TABS = [
     "image_to_3d",
-    "rig_mesh",
-    "complete_parts",
     "paint_mesh",
     "segment_mesh",
+    "rig_mesh",
+    "complete_parts",
     "mesh_tools",
     "system",
 ]
