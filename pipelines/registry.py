@@ -17,6 +17,9 @@ from .errors import InputError
 ENTRIES: list[str] = [
     "pipelines.mesh_tools:MeshToolsPipeline",
     "pipelines.image_to_3d.builtin:BuiltinImageTo3D",
+    "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2Mini",
+    "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2",
+    "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2MV",
     "pipelines.rig.pipeline:BuiltinRigPipeline",
     "pipelines.complete.pipeline:BuiltinCompletionPipeline",
     "pipelines.paint.builtin:BuiltinPaintPipeline",

@@ -19,6 +19,7 @@ import trimesh
 
 from .base import GiB, Pipeline, PipelineOutput, Stages
 from .errors import InputError
+from .hub import hub_progress as _hub_progress
 from .image_io import load_image
 from .mesh.repair import decimate
 from .mesh.texture import bake_vertex_colors
@@ -31,20 +32,6 @@ TEXTURE_SIZE = 1024
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 TARGET_SIZE_M = 1.0
 MAX_IMAGE_GRID = 256
-
-
-def _hub_progress(stages: Stages, fraction: float, what: str):
-    """A tqdm class that forwards the hub's file-count progress to the job's progress bar."""
-    from tqdm.auto import tqdm
-
-    class Progress(tqdm):
-        def update(self, n=1):
-            out = super().update(n)
-            if self.total:
-                stages.report(fraction, f"{what}: {self.n}/{self.total} files")
-            return out
-
-    return Progress
 
 
 def to_trimesh(raw) -> trimesh.Trimesh:
