@@ -300,3 +300,26 @@ def test_bad_side_view_and_bad_knobs_are_named(client, tmp_path):
     with pytest.raises(Exception, match="less than minimum value 500"):
         client.predict(handle_file(front), None, None, None, "builtin", True, 0, 30, 5.0, 128, 10, True, "glb",
                        api_name="/image_to_3d")
+
+
+def test_list_pipelines_names_what_hunyuan3d_lacks_and_how_to_install_it(client, studio_server):
+    """Without its packages or a GPU, each Hunyuan3D-2 adapter is listed as unavailable with the reason."""
+    from pipelines.image_to_3d.hunyuan3d import Hunyuan3D2
+
+    listing = client.predict(api_name="/list_pipelines")["image_to_3d"]
+    rows = {row["name"]: row for row in listing["pipelines"]}
+    assert {"hunyuan3d-2mini", "hunyuan3d-2", "hunyuan3d-2mv"} <= set(rows)
+    missing = Hunyuan3D2().missing_requirements()
+    has_cuda = "cuda" in studio_server["studio"].registry.device_kinds
+    if not missing and has_cuda:
+        pytest.skip("hy3dgen and a CUDA device are both here: the adapters may be available")
+    for name in ("hunyuan3d-2mini", "hunyuan3d-2", "hunyuan3d-2mv"):
+        row = rows[name]
+        assert row["available"] is False
+        if missing:
+            assert row["reason"].startswith(f"missing package(s): {', '.join(missing)}")
+            assert "pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2" in row["reason"]
+        else:
+            assert "needs a cuda device" in row["reason"]
+    assert listing["auto"] not in rows or rows[listing["auto"]]["available"]
+    assert not listing["auto"].startswith("hunyuan3d")
