@@ -177,7 +177,7 @@ class _Hunyuan3D(Pipeline):
                 output_type="latent", enable_pbar=False, callback=on_step, callback_steps=1,
             )
         with stages.stage("decode_volume", 0.72):
-            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, 8000, opts["octree_resolution"], None,
+            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, 32000, opts["octree_resolution"], None,
                                        enable_pbar=False)
         mesh = meshes[0]
         if mesh is None or len(mesh.faces) == 0:
