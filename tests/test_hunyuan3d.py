@@ -1,0 +1,300 @@
+"""Hunyuan3D-2 adapters: availability reasons, and CPU generation with tiny random weights of the real classes.
+
+The generation tests build hy3dgen's own DiT, ShapeVAE, DINOv2 conditioner, scheduler and image
+processor from a tiny config (with hy3dgen's `instantiate_from_config`, as its loader does), save
+them in the layout of the Hub repositories (`<subfolder>/config.yaml`, `model.fp16.safetensors`),
+and load them back through the adapter's real loading code from a folder named by its env var.
+
+torchvision: hy3dgen's conditioner imports it for three image transforms (Resize, CenterCrop,
+Normalize) and nothing else, and torchvision has no CPU build on these machines. When it is not
+installed, these tests put a small torch implementation of exactly those three transforms in
+`sys.modules` for their own duration (and drop it and hy3dgen's modules afterwards); the rest is
+hy3dgen's code unchanged. When hy3dgen or one of its other imports is missing, the tests skip and
+the reason names it.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image, ImageDraw
+
+from pipelines.base import Stages
+from pipelines.image_to_3d.hunyuan3d import Hunyuan3D2, Hunyuan3D2Mini, Hunyuan3D2MV
+from pipelines.mesh.export import export_asset
+
+from .conftest import assert_valid_glb
+
+TINY_STEPS = 3
+
+
+# -- availability (no hy3dgen needed) -------------------------------------------------------------------
+
+def write_weight_files(folder, subfolder):
+    (folder / subfolder).mkdir(parents=True)
+    (folder / subfolder / "config.yaml").write_text("model: {}\n")
+    (folder / subfolder / "model.fp16.safetensors").write_bytes(b"\0")
+
+
+def fake_hub_snapshot(cache, repo_id, folders):
+    """A hub cache entry for `repo_id` holding `folders` (what another adapter may have downloaded)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for folder in folders:
+        write_weight_files(snapshot, folder)
+
+
+def test_availability_says_what_is_missing_in_order(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("STUDIO_HUNYUAN3D_2_MODEL", raising=False)
+    pipeline = Hunyuan3D2()
+    monkeypatch.setattr(pipeline, "requires", ("torch", "hy3dgen_not_installed_here"))
+    ok, reason = pipeline.availability({"cuda"})
+    assert not ok and reason.startswith("missing package(s): hy3dgen_not_installed_here; install with: "
+                                        "pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2")
+    assert "non-commercial" in reason
+
+    monkeypatch.setattr(pipeline, "requires", ("torch",))
+    ok, reason = pipeline.availability({"cpu"})
+    assert not ok and reason == "needs a cuda device; this machine has cpu"
+
+    ok, reason = pipeline.availability({"cuda", "cpu"})
+    assert not ok and "tencent/Hunyuan3D-2 (hunyuan3d-dit-v2-0) are not cached" in reason
+    assert "HF_HUB_OFFLINE" in reason and "STUDIO_HUNYUAN3D_2_MODEL" in reason
+
+    # the paint adapter's folders of the same repository are cached, but not this DiT: still unavailable
+    fake_hub_snapshot(tmp_path / "hub", "tencent/Hunyuan3D-2", ["hunyuan3d-paint-v2-0"])
+    assert not pipeline.availability({"cuda"})[0]
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert pipeline.availability({"cuda"}) == (True, "weights for tencent/Hunyuan3D-2 (hunyuan3d-dit-v2-0) download on first use")
+
+
+def test_weights_come_from_the_hub_cache_or_a_named_folder(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("STUDIO_HUNYUAN3D_2MV_MODEL", raising=False)
+    fake_hub_snapshot(tmp_path / "hub", "tencent/Hunyuan3D-2mv", ["hunyuan3d-dit-v2-mv"])
+    pipeline = Hunyuan3D2MV()
+    monkeypatch.setattr(pipeline, "requires", ())
+    assert pipeline.availability({"cuda"}) == (True, "ready (weights on this machine)")
+    assert pipeline.local_weights().name == "0" * 40
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("STUDIO_HUNYUAN3D_2MINI_MODEL", str(empty))
+    mini = Hunyuan3D2Mini()
+    monkeypatch.setattr(mini, "requires", ())
+    ok, reason = mini.availability({"cuda"})
+    assert not ok and reason.startswith(f"the folder {empty} lacks hunyuan3d-dit-v2-mini/config.yaml")
+    write_weight_files(empty, "hunyuan3d-dit-v2-mini")
+    assert mini.availability({"cuda"}) == (True, "ready (weights on this machine)")
+
+
+# -- generation on CPU with tiny random weights ---------------------------------------------------------
+
+def torchvision_transforms_stub() -> dict[str, types.ModuleType]:
+    """torch versions of the three torchvision transforms hy3dgen's image encoder composes."""
+    import torch.nn.functional as F
+
+    class InterpolationMode:
+        BILINEAR = "bilinear"
+
+    class Compose:
+        def __init__(self, transforms):
+            self.transforms = transforms
+
+        def __call__(self, x):
+            for transform in self.transforms:
+                x = transform(x)
+            return x
+
+    class Resize:  # shorter side to `size`, as torchvision does for an int size
+        def __init__(self, size, interpolation=InterpolationMode.BILINEAR, antialias=True):
+            self.size, self.antialias = size, antialias
+
+        def __call__(self, x):
+            h, w = x.shape[-2:]
+            scale = self.size / min(h, w)
+            return F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear",
+                                 antialias=self.antialias, align_corners=False)
+
+    class CenterCrop:
+        def __init__(self, size):
+            self.size = size
+
+        def __call__(self, x):
+            h, w = x.shape[-2:]
+            top, left = (h - self.size) // 2, (w - self.size) // 2
+            return x[..., top:top + self.size, left:left + self.size]
+
+    class Normalize:
+        def __init__(self, mean, std):
+            self.mean, self.std = mean, std
+
+        def __call__(self, x):
+            mean = x.new_tensor(self.mean)[:, None, None]
+            std = x.new_tensor(self.std)[:, None, None]
+            return (x - mean) / std
+
+    package = types.ModuleType("torchvision")
+    transforms = types.ModuleType("torchvision.transforms")
+    for cls in (InterpolationMode, Compose, Resize, CenterCrop, Normalize):
+        setattr(transforms, cls.__name__, cls)
+    package.transforms = transforms
+    package.__spec__ = importlib.machinery.ModuleSpec("torchvision", None, is_package=True)
+    transforms.__spec__ = importlib.machinery.ModuleSpec("torchvision.transforms", None)
+    return {"torchvision": package, "torchvision.transforms": transforms}
+
+
+@pytest.fixture(scope="module")
+def hy3dgen():
+    """hy3dgen.shapegen, importable for this module's tests (with the torchvision stub when needed)."""
+    if importlib.util.find_spec("hy3dgen") is None:
+        pytest.skip("hy3dgen is not installed (pip install -r requirements-models.txt && "
+                    "pip install --no-deps hy3dgen==2.0.2)")
+    # diffusers and transformers probe for torchvision when first imported: let them see the real answer.
+    import diffusers.utils.torch_utils  # noqa: F401
+    import transformers  # noqa: F401
+
+    stubbed = importlib.util.find_spec("torchvision") is None
+    saved = {name: module for name, module in sys.modules.items() if name.startswith("hy3dgen")}
+    if stubbed:
+        sys.modules.update(torchvision_transforms_stub())
+    try:
+        import hy3dgen.shapegen
+        from hy3dgen.shapegen.pipelines import instantiate_from_config
+    except ImportError as exc:
+        _restore(stubbed, saved)
+        pytest.skip(f"hy3dgen.shapegen cannot be imported here: {exc}")
+    yield instantiate_from_config
+    _restore(stubbed, saved)
+
+
+def _restore(stubbed: bool, saved: dict) -> None:
+    """Forget the stub and every hy3dgen module imported on top of it, so later imports see this machine."""
+    if not stubbed:
+        return
+    for name in [n for n in sys.modules if n.startswith(("hy3dgen", "torchvision"))]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+
+
+def tiny_config(multiview: bool) -> dict:
+    """The Hub config.yaml's structure and classes, shrunk to a few thousand parameters."""
+    return {
+        "model": {"target": "hy3dgen.shapegen.models.Hunyuan3DDiT", "params": {
+            "in_channels": 8, "context_in_dim": 32, "hidden_size": 32, "mlp_ratio": 2.0, "num_heads": 2,
+            "depth": 1, "depth_single_blocks": 1, "axes_dim": [16], "theta": 10000, "qkv_bias": True,
+            "guidance_embed": multiview}},
+        "vae": {"target": "hy3dgen.shapegen.models.ShapeVAE", "params": {
+            "num_latents": 16, "embed_dim": 8, "num_freqs": 4, "include_pi": False, "heads": 2, "width": 32,
+            "num_decoder_layers": 1, "qkv_bias": False, "qk_norm": True, "scale_factor": 1.0}},
+        "conditioner": {"target": "hy3dgen.shapegen.models.SingleImageEncoder", "params": {"main_image_encoder": {
+            "type": "DinoImageEncoderMV" if multiview else "DinoImageEncoder",
+            "kwargs": {"config": {"model_type": "dinov2", "hidden_size": 32, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "intermediate_size": 64, "patch_size": 14,
+                                  "image_size": 28},
+                       "image_size": 28}}}},
+        "scheduler": {"target": "hy3dgen.shapegen.schedulers.FlowMatchEulerDiscreteScheduler",
+                      "params": {"num_train_timesteps": 1000}},
+        "image_processor": {"target": "hy3dgen.shapegen.preprocessors."
+                                      + ("MVImageProcessorV2" if multiview else "ImageProcessorV2"),
+                            "params": {"size": 64, "border_ratio": 0.15}},
+    }
+
+
+def save_tiny_weights(instantiate, folder, subfolder: str, multiview: bool) -> None:
+    """Random components saved as one fp16 safetensors with `model.` / `vae.` / `conditioner.` prefixes."""
+    import safetensors.torch
+    import torch
+    import yaml
+
+    config = tiny_config(multiview)
+    torch.manual_seed(0)
+    tensors = {}
+    for part in ("model", "vae", "conditioner"):
+        for key, value in instantiate(config[part]).state_dict().items():
+            tensors[f"{part}.{key}"] = value.detach().to(torch.float16).contiguous()
+    (folder / subfolder).mkdir(parents=True)
+    (folder / subfolder / "config.yaml").write_text(yaml.safe_dump(config))
+    safetensors.torch.save_file(tensors, str(folder / subfolder / "model.fp16.safetensors"))
+
+
+def ellipse(colour, size: int = 160) -> Image.Image:
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse([size * 0.2, size * 0.1, size * 0.8, size * 0.9], fill=(*colour, 255))
+    return image
+
+
+def generate(pipeline, inputs: dict):
+    progress = []
+    stages = Stages(lambda fraction, text: progress.append(text))
+    pipeline.load("cpu")
+    output = pipeline.run({"steps": TINY_STEPS, "octree_resolution": 64, **inputs}, stages)
+    return output, stages, progress
+
+
+def test_tiny_hunyuan3d_2mini_loads_from_a_named_folder_and_writes_a_valid_glb(hy3dgen, tmp_path, monkeypatch):
+    save_tiny_weights(hy3dgen, tmp_path / "weights", "hunyuan3d-dit-v2-mini", multiview=False)
+    monkeypatch.setenv("STUDIO_HUNYUAN3D_2MINI_MODEL", str(tmp_path / "weights"))
+    pipeline = Hunyuan3D2Mini()
+    assert pipeline.extra_availability() == (True, "ready (weights on this machine)")
+    output, stages, progress = generate(pipeline, {
+        "front": ellipse((200, 40, 30)), "left": ellipse((30, 40, 200)), "face_count": 1500, "textured": True,
+    })
+    assert type(pipeline.pipe).__name__ == "Hunyuan3DDiTFlowMatchingPipeline"
+    assert pipeline.pipe.model.depth == 1  # the tiny config was read from the folder, not a default
+    mesh = output.asset
+    assert 0 < len(mesh.faces) <= 1500
+    assert mesh.visual.kind == "texture" and mesh.visual.material.baseColorTexture is not None
+    assert output.warnings == ["Hunyuan3D-2mini (Tencent, 0.6B, non-commercial licence) uses only the front "
+                               "image; the left view was ignored. Use hunyuan3d-2mv for several views."]
+    assert output.metadata["views"] == {"front": "alpha"} and output.metadata["seed"] == 0
+    assert [f"diffusion {i}/{TINY_STEPS}" for i in range(1, TINY_STEPS + 1)] == [
+        text for text in progress if text.startswith("diffusion ")]
+    assert {"preprocess", "diffusion", "decode_volume", "clean_up", "decimate", "texture"} <= set(stages.timings)
+    # fitted to the front silhouette: as tall as the ellipse drawn on the canvas, centred on it
+    assert mesh.extents[1] == pytest.approx(0.85, abs=0.02)
+    assert abs(mesh.bounds.mean(axis=0)[0]) < 0.02
+    glb, _ = export_asset(mesh, "glb", tmp_path / "out")
+    assert_valid_glb(glb)
+    loaded = trimesh.load(glb, force="scene")
+    assert sum(len(g.faces) for g in loaded.geometry.values()) == len(mesh.faces)
+
+
+def test_tiny_hunyuan3d_2mv_conditions_on_every_view(hy3dgen, tmp_path):
+    save_tiny_weights(hy3dgen, tmp_path / "weights", "hunyuan3d-dit-v2-mv", multiview=True)
+    pipeline = Hunyuan3D2MV(tmp_path / "weights")
+    pipeline.load("cpu")
+    seen = []
+    pipeline.pipe.conditioner.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append((tuple(kwargs["image"].shape), kwargs["view_idxs"])),
+        with_kwargs=True)
+    views = {"front": ellipse((200, 40, 30)), "back": ellipse((30, 40, 200)), "right": ellipse((30, 200, 40))}
+    output, _, _ = generate(pipeline, {**views, "face_count": 1200, "textured": False, "seed": 3})
+    # one batch of three 64 px views, in hy3dgen's order: front 0, back 2, right 3
+    assert seen == [((1, 3, 3, 64, 64), [(0, 2, 3)])]
+    assert output.metadata["views"] == {"front": "alpha", "back": "alpha", "right": "alpha"}
+    assert output.warnings == []
+    mesh = output.asset
+    assert mesh.visual.kind == "vertex" and 0 < len(mesh.faces) <= 1200
+    colours = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(int)
+    # the front paints it red, the back blue, the right side green: each view's colour leads somewhere
+    assert set(np.argmax(colours, axis=1)) == {0, 1, 2}
+    glb, _ = export_asset(mesh, "glb", tmp_path / "out")
+    assert_valid_glb(glb)
