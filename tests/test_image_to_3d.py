@@ -322,3 +322,15 @@ def test_list_pipelines_names_what_hunyuan3d_lacks_and_how_to_install_it(client,
         else:
             assert "needs a cuda device" in row["reason"]
     assert not listing["auto"].startswith("hunyuan3d")
+
+
+def test_choosing_an_unavailable_hunyuan3d_model_says_why(client, studio_server, tmp_path):
+    from pipelines.image_to_3d.hunyuan3d import Hunyuan3D2MV
+
+    ok, reason = Hunyuan3D2MV().availability(studio_server["studio"].registry.device_kinds)
+    if ok:
+        pytest.skip("hunyuan3d-2mv is available here")
+    front = save(two_colour_ellipse(), tmp_path / "front.png")
+    with pytest.raises(Exception) as caught:
+        client.predict(handle_file(front), None, None, None, "hunyuan3d-2mv", api_name="/image_to_3d")
+    assert f"Pipeline 'hunyuan3d-2mv' is not available here: {reason}" in str(caught.value)
