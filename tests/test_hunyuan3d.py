@@ -285,10 +285,15 @@ def test_tiny_hunyuan3d_2mv_conditions_on_every_view(hy3dgen, tmp_path):
     pipeline.pipe.conditioner.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append((tuple(kwargs["image"].shape), kwargs["view_idxs"])),
         with_kwargs=True)
+    import torch
+
+    grad_during_decode = []
+    pipeline.pipe.vae.register_forward_hook(lambda *args: grad_during_decode.append(torch.is_grad_enabled()))
     views = {"front": ellipse((200, 40, 30)), "back": ellipse((30, 40, 200)), "right": ellipse((30, 200, 40))}
     output, _, _ = generate(pipeline, {**views, "face_count": 1200, "textured": False, "seed": 3})
     # one batch of three 64 px views, in hy3dgen's order: front 0, back 2, right 3
     assert seen == [((1, 3, 3, 64, 64), [(0, 2, 3)])]
+    assert grad_during_decode == [False]  # the volume decode keeps no autograd graph
     assert output.metadata["views"] == {"front": "alpha", "back": "alpha", "right": "alpha"}
     assert output.warnings == []
     mesh = output.asset

@@ -12,6 +12,10 @@ from the Hugging Face Hub on first use (a job stage with progress; only the DiT
 folder's config.yaml and fp16 safetensors), then from the hub cache offline. A
 local folder laid out like the repository (`<folder>/<subfolder>/config.yaml`,
 `model.fp16.safetensors`) can be named instead with the adapter's env var.
+
+2mv takes the studio's view names as hy3dgen's own (front, left, back, right);
+that hy3dgen means the same side by "left" as the tab does (the photographer
+walked a quarter turn to their left) is not checked against the real weights.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .preprocess import View, prepare_views
 CANVAS = 1024  # 2mini's image processor works at 1022 px
 HULL_GRID = 128  # visual hull used only to tell which view sees a point when colouring
 BOX = 1.01  # hy3dgen decodes the field in [-BOX, BOX]^3
+NUM_CHUNKS = 200_000  # grid points per decoder batch, as hy3dgen's own app uses
 
 
 def rgba(view: View):
@@ -176,8 +181,9 @@ class _Hunyuan3D(Pipeline):
                 generator=torch.Generator(device="cpu").manual_seed(opts["seed"]),
                 output_type="latent", enable_pbar=False, callback=on_step, callback_steps=1,
             )
-        with stages.stage("decode_volume", 0.72):
-            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, 32000, opts["octree_resolution"], None,
+        with stages.stage("decode_volume", 0.72), torch.inference_mode():
+            # hy3dgen's own decoding step, called apart from the diffusion so each has its stage and timing.
+            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, NUM_CHUNKS, opts["octree_resolution"], None,
                                        enable_pbar=False)
         mesh = meshes[0]
         if mesh is None or len(mesh.faces) == 0:
