@@ -62,8 +62,9 @@ def test_availability_says_what_is_missing_in_order(tmp_path, monkeypatch):
     pipeline = Hunyuan3D2()
     monkeypatch.setattr(pipeline, "requires", ("torch", "hy3dgen_not_installed_here"))
     ok, reason = pipeline.availability({"cuda"})
-    assert not ok and reason.startswith("missing package(s): hy3dgen_not_installed_here; install with: "
-                                        "pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2")
+    assert not ok and reason.startswith(
+        "missing package(s): hy3dgen_not_installed_here; install with: "
+        "pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2")
     assert "non-commercial" in reason
 
     monkeypatch.setattr(pipeline, "requires", ("torch",))
@@ -79,7 +80,8 @@ def test_availability_says_what_is_missing_in_order(tmp_path, monkeypatch):
     assert not pipeline.availability({"cuda"})[0]
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    assert pipeline.availability({"cuda"}) == (True, "weights for tencent/Hunyuan3D-2 (hunyuan3d-dit-v2-0) download on first use")
+    assert pipeline.availability({"cuda"}) == (
+        True, "weights for tencent/Hunyuan3D-2 (hunyuan3d-dit-v2-0) download on first use")
 
 
 def test_weights_come_from_the_hub_cache_or_a_named_folder(tmp_path, monkeypatch):
