@@ -16,6 +16,7 @@ the reason names it.
 from __future__ import annotations
 
 import importlib.machinery
+import io
 import importlib.util
 import sys
 import types
@@ -26,6 +27,7 @@ import trimesh
 from PIL import Image, ImageDraw
 
 from pipelines.base import Stages
+from pipelines.hub import hub_progress
 from pipelines.image_to_3d.hunyuan3d import Hunyuan3D2, Hunyuan3D2Mini, Hunyuan3D2MV
 from pipelines.mesh.export import export_asset
 
@@ -105,6 +107,16 @@ def test_weights_come_from_the_hub_cache_or_a_named_folder(tmp_path, monkeypatch
     assert not ok and reason.startswith(f"the folder {empty} lacks hunyuan3d-dit-v2-mini/config.yaml")
     write_weight_files(empty, "hunyuan3d-dit-v2-mini")
     assert mini.availability({"cuda"}) == (True, "ready (weights on this machine)")
+
+
+def test_hub_progress_forwards_file_counts_to_the_job():
+    reports = []
+    progress_class = hub_progress(Stages(lambda fraction, text: reports.append((fraction, text))), 0.05, "downloading x")
+    bar = progress_class(total=2, file=io.StringIO())
+    bar.update(1)
+    bar.update(1)
+    bar.close()
+    assert reports == [(0.05, "downloading x: 1/2 files"), (0.05, "downloading x: 2/2 files")]
 
 
 # -- generation on CPU with tiny random weights ---------------------------------------------------------
@@ -305,3 +317,35 @@ def test_tiny_hunyuan3d_2mv_conditions_on_every_view(hy3dgen, tmp_path):
     assert set(np.argmax(colours, axis=1)) == {0, 1, 2}
     glb, _ = export_asset(mesh, "glb", tmp_path / "out")
     assert_valid_glb(glb)
+
+
+def test_first_use_downloads_with_progress_then_generates(hy3dgen, tmp_path, monkeypatch):
+    """Not cached: the weights come through huggingface_hub (faked here: no network) as a job stage."""
+    import huggingface_hub
+
+    save_tiny_weights(hy3dgen, tmp_path / "remote", "hunyuan3d-dit-v2-0", multiview=False)
+    calls = []
+
+    def snapshot_download(repo_id, allow_patterns=None, local_files_only=False, tqdm_class=None, **kwargs):
+        downloaded = any(not offline for _, _, offline in calls)
+        calls.append((repo_id, tuple(allow_patterns), local_files_only))
+        if local_files_only and not downloaded:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        if not local_files_only:
+            bar = tqdm_class(total=len(allow_patterns), file=io.StringIO())
+            for _ in allow_patterns:
+                bar.update(1)
+            bar.close()
+        return str(tmp_path / "remote")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.delenv("STUDIO_HUNYUAN3D_2_MODEL", raising=False)
+    pipeline = Hunyuan3D2()
+    output, stages, progress = generate(pipeline, {"front": ellipse((90, 90, 90)), "face_count": 800,
+                                                   "textured": False})
+    files = ("hunyuan3d-dit-v2-0/config.yaml", "hunyuan3d-dit-v2-0/model.fp16.safetensors")
+    # load() finds nothing cached; run() looks again, then downloads with progress
+    assert calls == [("tencent/Hunyuan3D-2", files, True)] * 2 + [("tencent/Hunyuan3D-2", files, False)]
+    assert "downloading tencent/Hunyuan3D-2: 2/2 files" in progress
+    assert {"download weights (first use)", "load weights", "diffusion"} <= set(stages.timings)
+    assert len(output.asset.faces) <= 800 and output.metadata["model"] == "tencent/Hunyuan3D-2"
