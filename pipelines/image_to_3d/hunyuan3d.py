@@ -114,8 +114,11 @@ class _Hunyuan3D(Pipeline):
     def load(self, device: str) -> None:
         """Load cached weights onto `device`; uncached ones are downloaded inside `run`, where progress shows."""
         self.device = device
+        if self.pipe is not None:
+            self.pipe.to(device)
+            return
         path = self.local_weights()
-        if self.pipe is None and path is not None:
+        if path is not None:
             self._load_pipe(path)
 
     def _load_pipe(self, path: Path) -> None:
