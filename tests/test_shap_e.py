@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pipelines.base import Pipeline, PipelineOutput, Stages
 from pipelines.errors import InputError
@@ -20,7 +20,7 @@ from pipelines import shap_e
 from pipelines.registry import Registry
 from pipelines.shap_e import ShapEImagePipeline, ShapETextPipeline, skipped_files
 from queueing.studio import Studio
-from tests.conftest import assert_valid_glb
+from tests.conftest import assert_valid_glb, free_port
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -260,8 +260,6 @@ def test_bad_text_inputs_are_refused_before_any_work(studio):
 
 
 def test_image_job_uses_the_front_view_and_writes_a_valid_glb(studio, image_model_dir, tmp_path):
-    from PIL import ImageDraw
-
     front = Image.new("RGBA", (200, 160), (0, 0, 0, 0))
     ImageDraw.Draw(front).ellipse([40, 30, 160, 130], fill=(200, 40, 30, 255))
     front.save(tmp_path / "front.png")
@@ -284,6 +282,41 @@ def test_image_job_uses_the_front_view_and_writes_a_valid_glb(studio, image_mode
 def test_image_job_refuses_a_missing_front_view(studio):
     with pytest.raises(InputError, match="No front image"):
         studio.run_job("image_to_3d", "shap-e", {"back": None, "octree_resolution": 64})
+
+
+@pytest.fixture(scope="module")
+def shap_e_server(tmp_path_factory, text_model_dir, image_model_dir):
+    """The real app with its Shap-E pipelines pointed at the tiny folders, driven by gradio_client."""
+    import app
+    from gradio_client import Client
+
+    outputs = tmp_path_factory.mktemp("shap-e-app")
+    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs)])
+    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    studio.registry.register(ShapETextPipeline(text_model_dir))
+    studio.registry.register(ShapEImagePipeline(image_model_dir))
+    demo = app.build_app(studio)
+    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def test_both_tabs_run_shap_e_through_gradio_client(shap_e_server, tmp_path):
+    from gradio_client import handle_file
+
+    glb, obj_zip, metadata = shap_e_server.predict("a green frog", "shap-e", 7, 5.0, 2, "low", False, "obj",
+                                                   api_name="/text_to_3d")
+    assert_valid_glb(glb)
+    assert obj_zip.endswith(".zip") and metadata["pipeline"] == "shap-e" and metadata["seed"] == 7
+
+    image = Image.new("RGB", (96, 96), (255, 255, 255))  # no alpha: the background is removed (GrabCut)
+    ImageDraw.Draw(image).rectangle([30, 20, 66, 80], fill=(30, 60, 200))
+    image.save(tmp_path / "front.png")
+    glb, _, metadata = shap_e_server.predict(
+        handle_file(str(tmp_path / "front.png")), None, None, None, "shap-e", True, 4, 2, 3.0, 64, 2000, False, "glb",
+        api_name="/image_to_3d")
+    assert_valid_glb(glb)
+    assert metadata["pipeline"] == "shap-e" and metadata["mask"] == "grabcut" and metadata["steps"] == 2
 
 
 # -- availability and "auto" ---------------------------------------------------------------------------
