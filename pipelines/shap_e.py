@@ -241,8 +241,9 @@ class ShapETextPipeline(_ShapE):
         opts = options(inputs)
         self._ensure_pipe(stages)
         mesh = self._generate({"prompt": opts["prompt"]}, opts, GRID_SIZES[opts["detail"]], stages)
-        metadata = {"prompt": opts["prompt"], "seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"],
-                    "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]]}
+        metadata = {"prompt": opts["prompt"], "seed": opts["seed"], "guidance": opts["guidance"],
+                    "steps": opts["steps"], "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]],
+                    "textured": opts["textured"]}
         return self._finish(mesh, opts["textured"], stages, metadata)
 
 

@@ -389,6 +389,53 @@ def test_unavailable_reasons_say_what_to_do(tmp_path, monkeypatch):
     assert not ShapETextPipeline().availability({"cpu", "cuda"})[0]  # a folder without model_index.json
 
 
+def test_first_use_downloads_with_progress_then_runs(text_model_dir, tmp_path, monkeypatch):
+    """Online with nothing cached: `load` leaves the download to `run`, which reports it as a stage."""
+    import shutil
+
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    hub_files = ["model_index.json", "prior/diffusion_pytorch_model.safetensors", "prior/diffusion_pytorch_model.bin"]
+    calls = []
+
+    def snapshot_download(repo_id, local_files_only=False, ignore_patterns=None, tqdm_class=None, **kwargs):
+        calls.append((repo_id, local_files_only, ignore_patterns))
+        target = tmp_path / "hub" / repo_id
+        if local_files_only:
+            if not target.exists():
+                raise LocalEntryNotFoundError("not cached")
+            return str(target)
+        files = [f for f in sorted(text_model_dir.rglob("*")) if f.is_file()]
+        with tqdm_class(total=len(files)) as bar:
+            for f in files:
+                (target / f.parent.relative_to(text_model_dir)).mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, target / f.relative_to(text_model_dir))
+                bar.update(1)
+        return str(target)
+
+    class Api:
+        def list_repo_files(self, repo_id):
+            return hub_files
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    pipeline = ShapETextPipeline("someone/shap-e")
+    pipeline.load("cpu")
+    assert pipeline.pipe is None  # nothing to load yet
+    progress = []
+    stages = Stages(lambda fraction, text: progress.append(text))
+    output = pipeline.run({"prompt": "a mug", "steps": 2, "detail": "low"}, stages)
+    assert ("someone/shap-e", False, ["prior/diffusion_pytorch_model.bin"]) in calls
+    files = sum(1 for f in text_model_dir.rglob("*") if f.is_file())
+    assert f"downloading weights: {files}/{files} files" in progress
+    assert {"download weights (first use)", "load weights", "diffusion"} <= set(stages.timings)
+    assert len(output.asset.faces) > 0
+    pipeline.unload()
+    pipeline.load("cpu")  # cached now: loads at once, no second download
+    assert pipeline.pipe is not None and sum(not local for _, local, _ in calls) == 1
+
+
 def test_download_skips_duplicate_weight_formats():
     files = ["model_index.json", "prior/config.json", "prior/diffusion_pytorch_model.safetensors",
              "prior/diffusion_pytorch_model.bin", "text_encoder/pytorch_model.bin", "text_encoder/flax_model.msgpack",
