@@ -25,6 +25,8 @@ ENTRIES: list[str] = [
     "pipelines.paint.builtin:BuiltinPaintPipeline",
     "pipelines.paint.hunyuan3d_paint:Hunyuan3DPaintAdapter",
     "pipelines.segment.builtin:BuiltinSegmentPipeline",
+    "pipelines.shap_e:ShapETextPipeline",
+    "pipelines.shap_e:ShapEImagePipeline",
 ]
 
 
@@ -58,7 +60,9 @@ class Registry:
         if not name or name == "auto":
             ready = self.available(feature)
             if not ready:
-                raise InputError(f"No pipeline for {FEATURES[feature]} is available on this machine.")
+                reasons = "; ".join(f"{p.name}: {p.availability(self.device_kinds)[1]}" for p in pipelines.values())
+                raise InputError(f"No pipeline for {FEATURES[feature]} is available on this machine"
+                                 f"{' (' + reasons + ')' if reasons else ''}.")
             return ready[0]
         if name not in pipelines:
             raise InputError(

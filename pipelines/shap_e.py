@@ -19,11 +19,12 @@ import trimesh
 
 from .base import GiB, Pipeline, PipelineOutput, Stages
 from .errors import InputError
-from .hub import hub_progress as _hub_progress
-from .image_io import load_image
+from .hub import hub_progress
+from .image_to_3d import options as image_options
+from .image_to_3d.preprocess import prepare_views
 from .mesh.repair import decimate
 from .mesh.texture import bake_vertex_colors
-from .text_to_3d.options import DEFAULTS, knobs, options
+from .text_to_3d.options import options
 
 GRID_SIZES = {"low": 64, "medium": 128, "high": 192}
 TEXTURE_FACES = 30_000  # decimate before baking: xatlas slows down sharply above this
@@ -32,6 +33,18 @@ TEXTURE_SIZE = 1024
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 TARGET_SIZE_M = 1.0
 MAX_IMAGE_GRID = 256
+IMAGE_SIZE = 256  # the preprocessed view; CLIP resizes it to 224
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".msgpack", ".h5", ".onnx")
+
+
+def skipped_files(files: list[str]) -> list[str]:
+    """Repository files a download can skip: every weight format but safetensors where a folder has safetensors.
+
+    diffusers loads safetensors first, so the duplicate pickles, Flax and ONNX copies would only cost disk and time.
+    """
+    folders_with_safetensors = {os.path.dirname(f) for f in files if f.endswith(".safetensors")}
+    return [f for f in files if f.endswith(WEIGHT_SUFFIXES) and not f.endswith(".safetensors")
+            and os.path.dirname(f) in folders_with_safetensors]
 
 
 def to_trimesh(raw) -> trimesh.Trimesh:
@@ -71,49 +84,68 @@ class _ShapE(Pipeline):
     def local_weights(self) -> Path | None:
         """The folder holding the weights if they are on this machine (a local folder or the hub cache)."""
         if Path(self.model).is_dir():
-            return Path(self.model)
+            return Path(self.model) if (Path(self.model) / "model_index.json").is_file() else None
         from huggingface_hub import snapshot_download
 
         try:
-            return Path(snapshot_download(self.model, local_files_only=True))
+            folder = Path(snapshot_download(self.model, local_files_only=True))
         except Exception:  # not cached (the hub raises several types for this)
             return None
+        return folder if (folder / "model_index.json").is_file() else None
 
     def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
         ok, reason = super().availability(device_kinds)
         if not ok:
             return ok, reason
         if self.local_weights() is not None:
-            return True, "ready (weights on this machine)"
+            slow = "" if "cuda" in device_kinds else "; without a GPU a run takes minutes"
+            return True, f"ready (weights on this machine{slow})"
         from huggingface_hub import constants
 
+        fetch = (f"download them once on a machine with internet (python -c \"from huggingface_hub import "
+                 f"snapshot_download; snapshot_download('{self.repo_id}')\") or point {self.env_var} at a folder "
+                 "saved with save_pretrained")
         if constants.HF_HUB_OFFLINE:
-            return False, f"weights for {self.model} are not on this machine and HF_HUB_OFFLINE is set"
+            return False, f"weights for {self.model} are not on this machine and HF_HUB_OFFLINE is set; {fetch}"
         if "cuda" not in device_kinds:
-            return False, f"weights for {self.model} are not downloaded; a CPU-only machine would be too slow to justify it"
-        return True, f"weights for {self.model} download on first use"
+            return False, (f"weights for {self.model} are not on this machine, and without a GPU a run takes minutes; "
+                           f"{fetch}")
+        return True, f"weights for {self.model} download on first use (about {self.weights_bytes / GiB:.1f} GiB)"
 
-    def _ensure_pipe(self, stages: Stages) -> None:
-        if self.pipe is not None:
-            return
+    def _download(self, stages: Stages) -> Path:
+        from huggingface_hub import HfApi, snapshot_download
+
+        with stages.stage("download weights (first use)", 0.02):
+            skip = skipped_files(HfApi().list_repo_files(self.model))
+            return Path(snapshot_download(self.model, ignore_patterns=skip or None,
+                                          tqdm_class=hub_progress(stages, 0.02, "downloading weights")))
+
+    def _load_pipe(self, path: Path) -> None:
         import torch
 
-        path = self.local_weights()
-        if path is None:
-            from huggingface_hub import snapshot_download
+        dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
+        pipe = self.pipeline_class().from_pretrained(str(path), dtype=dtype)
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe.to(self.device)
 
-            with stages.stage("download weights (first use)", 0.02):
-                path = Path(snapshot_download(self.model, tqdm_class=_hub_progress(stages, 0.02, "downloading weights")))
-        with stages.stage("load weights", 0.05):
-            dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
-            pipe = self.pipeline_class().from_pretrained(str(path), torch_dtype=dtype)
-            pipe.set_progress_bar_config(disable=True)
-            self.pipe = pipe.to(self.device)
+    def _ensure_pipe(self, stages: Stages) -> None:
+        """Weights that were not on the machine at `load` are downloaded here, as a job stage with progress."""
+        import torch
+
+        if self.pipe is None:
+            path = self.local_weights() or self._download(stages)
+            with stages.stage("load weights", 0.05):
+                self._load_pipe(path)
+        if not str(self.device).startswith("cuda") and self.pipe.dtype != torch.float32:
+            self.pipe.to(torch.float32)  # loaded in half precision on a GPU, now running on the CPU
 
     # -- residency ------------------------------------------------------------------
     def load(self, device: str) -> None:
-        """Record the device; weights are fetched and loaded inside `run` so the job shows their progress."""
+        """Load weights already on this machine (the GPU manager measures them); a download waits for `run`."""
         self.device = device
+        path = self.local_weights()
+        if path is not None:
+            self._load_pipe(path)
 
     def to(self, device: str) -> None:
         if self.pipe is not None:
@@ -178,7 +210,7 @@ class _ShapE(Pipeline):
 
 
 class ShapETextPipeline(_ShapE):
-    name = "shap_e"
+    name = "shap-e"
     feature = "text_to_3d"
     label = "Shap-E (OpenAI, diffusers)"
     description = "Text-conditioned diffusion of an implicit 3D function, decoded with marching cubes; vertex colours."
@@ -196,18 +228,20 @@ class ShapETextPipeline(_ShapE):
         opts = options(inputs)
         self._ensure_pipe(stages)
         mesh = self._generate({"prompt": opts["prompt"]}, opts, GRID_SIZES[opts["detail"]], stages)
-        metadata = {"seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"],
-                    "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]]}
+        metadata = {"prompt": opts["prompt"], "seed": opts["seed"], "guidance": opts["guidance"],
+                    "steps": opts["steps"], "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]],
+                    "textured": opts["textured"]}
         return self._finish(mesh, opts["textured"], stages, metadata)
 
 
 class ShapEImagePipeline(_ShapE):
-    name = "shap_e_img2img"
+    name = "shap-e"
     feature = "image_to_3d"
     label = "Shap-E image to 3D (OpenAI, diffusers)"
     description = "Image-conditioned Shap-E (CLIP image embedding); one front view; vertex colours."
     weights_bytes = int(1.6 * GiB)
     peak_bytes = int(2.0 * GiB)
+    priority = 5  # a real model, but a single view: dedicated reconstruction models rank above it
     repo_id = "openai/shap-e-img2img"
     env_var = "STUDIO_SHAP_E_IMG2IMG_MODEL"
 
@@ -217,27 +251,22 @@ class ShapEImagePipeline(_ShapE):
         return ShapEImg2ImgPipeline
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
-        image = load_image(inputs.get("front"), label="front image")
-        opts = knobs(inputs, {**{k: DEFAULTS[k] for k in ("seed", "steps", "textured")}, "guidance": 3.0})
-        resolution = inputs.get("octree_resolution") or GRID_SIZES["medium"]
-        grid_size = int(np.clip(int(resolution), 32, MAX_IMAGE_GRID))
-        warnings = [f"Shap-E uses only the front image; the {name} view was ignored."
-                    for name in ("back", "left", "right") if inputs.get(name)]
+        opts = image_options.options(inputs)
+        views = image_options.given_views(inputs)
+        grid_size = min(opts["octree_resolution"], MAX_IMAGE_GRID)
+        warnings = [f"Shap-E uses only the front image; the {name} view was ignored." for name in views if name != "front"]
+        if opts["octree_resolution"] > MAX_IMAGE_GRID:
+            warnings.append(f"Shap-E's marching-cubes grid is capped at {MAX_IMAGE_GRID}; used {MAX_IMAGE_GRID}.")
+        with stages.stage("preprocess", 0.01):
+            (front,) = prepare_views({"front": views["front"]}, opts["remove_background"], IMAGE_SIZE)
         self._ensure_pipe(stages)
-        mesh = self._generate({"image": on_white(image)}, opts, grid_size, stages)
-        face_count = inputs.get("face_count")
-        if face_count:
-            with stages.stage("decimate", 0.8):
-                mesh = decimate(mesh, int(face_count))
-        metadata = {"seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"], "grid_size": grid_size}
+        mesh = self._generate({"image": front.preview()}, opts, grid_size, stages)
+        faces_extracted = len(mesh.faces)
+        with stages.stage("decimate", 0.8):
+            mesh = decimate(mesh, opts["face_count"])
+        metadata = {"seed": opts["seed"], "guidance": opts["guidance"], "steps": opts["steps"], "grid_size": grid_size,
+                    "faces_extracted": faces_extracted, "mask": front.source, "textured": opts["textured"]}
         output = self._finish(mesh, opts["textured"], stages, metadata)
         output.warnings.extend(warnings)
+        output.images.update({"preprocessed_front": front.preview(), "mask_front": front.mask_image()})
         return output
-
-
-def on_white(image):
-    """An RGBA image flattened onto white, the background Shap-E saw in training."""
-    from PIL import Image
-
-    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, image).convert("RGB")

@@ -4,6 +4,7 @@ Adding a feature is one module here plus its name in `TABS` (in the order the ta
 """
 
 TABS = [
+    "text_to_3d",
     "image_to_3d",
     "paint_mesh",
     "segment_mesh",
