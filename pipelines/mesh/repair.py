@@ -129,14 +129,23 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     )
     kind = mesh.visual.kind
     if kind is None or (kind == "face"):
-        return trimesh.Trimesh(vertices, faces, process=False)
+        return _without_collapsed_faces(trimesh.Trimesh(vertices, faces, process=False))
     vertices, faces, mapping = fast_simplification.replay_simplification(mesh.vertices, mesh.faces, collapses)
     source = _nearest_source(mesh.vertices, vertices, mapping)
     if kind == "texture":
         visual = trimesh.visual.TextureVisuals(uv=np.asarray(mesh.visual.uv)[source], material=mesh.visual.material)
     else:
         visual = trimesh.visual.ColorVisuals(vertex_colors=np.asarray(mesh.visual.vertex_colors)[source])
-    return trimesh.Trimesh(vertices, faces, visual=visual, process=False)
+    return _without_collapsed_faces(trimesh.Trimesh(vertices, faces, visual=visual, process=False))
+
+
+def _without_collapsed_faces(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Drop the duplicate and zero-area faces that collapsing small closed pieces leaves behind."""
+    keep = mesh.unique_faces() & mesh.nondegenerate_faces()
+    if not keep.all():
+        mesh.update_faces(keep)
+        mesh.remove_unreferenced_vertices()
+    return mesh
 
 
 def _nearest_source(old: np.ndarray, new: np.ndarray, mapping: np.ndarray) -> np.ndarray:
