@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def studio_from_args(args: argparse.Namespace) -> Studio:
+    return Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
+                         args.gpu_budget, args.cpu_budget, args.gpu_wait)
+
+
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="3D Studio") as demo:
         gr.Markdown("# 3D Studio\nGenerate, paint, segment, rig and convert 3D assets. "
@@ -77,8 +82,7 @@ def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, **kwargs):
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    studio = Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
-                           args.gpu_budget, args.cpu_budget, args.gpu_wait)
+    studio = studio_from_args(args)
     launch(build_app(studio), studio, args)
 
 

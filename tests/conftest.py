@@ -29,7 +29,7 @@ def studio_server(tmp_path_factory):
 
     outputs = tmp_path_factory.mktemp("outputs")
     args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "8"])
-    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    studio = app.studio_from_args(args)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
     yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}
