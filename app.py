@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import socket
 from pathlib import Path
 
 import gradio as gr
@@ -49,6 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--share", action="store_true", default=share_default,
                         help="create a public Gradio share link (off by default) [STUDIO_SHARE]")
     return parser.parse_args(argv)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now: tests and benches start the studio on one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def studio_from_args(args: argparse.Namespace) -> Studio:
