@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import socket
 from pathlib import Path
 
 import gradio as gr
@@ -51,6 +52,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def free_port() -> int:
+    """A port free on 127.0.0.1 now: tests and benches start the studio on one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def studio_from_args(args: argparse.Namespace) -> Studio:
+    return Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
+                         args.gpu_budget, args.cpu_budget, args.gpu_wait)
+
+
 def build_app(studio: Studio) -> gr.Blocks:
     with gr.Blocks(title="3D Studio") as demo:
         gr.Markdown("# 3D Studio\nGenerate, paint, segment, rig and convert 3D assets. "
@@ -77,8 +90,7 @@ def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, **kwargs):
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    studio = Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
-                           args.gpu_budget, args.cpu_budget, args.gpu_wait)
+    studio = studio_from_args(args)
     launch(build_app(studio), studio, args)
 
 

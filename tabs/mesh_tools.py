@@ -16,7 +16,9 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 mesh = mesh_upload()
                 repair = gr.Checkbox(value=True, label="Repair (merge vertices, drop bad faces, fill small holes, fix normals)")
-                target_faces = gr.Number(value=None, precision=0, label="Target faces (empty keeps every face)", minimum=0)
+                # The browser's Number sends 0 when empty; the click's js turns that into None (keep
+                # every face), so the UI never trips the API's refusal of target_faces=0.
+                target_faces = gr.Number(value=None, precision=0, minimum=0, label="Target faces (0 keeps every face)")
                 output_format = format_picker()
                 button = gr.Button("Convert", variant="primary")
                 gr.Examples(
@@ -36,4 +38,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             return run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress)
 
         button.click(convert_mesh, [mesh, output_format, target_faces, repair], [viewer, download, metadata],
+                     js="(mesh, fmt, faces, repair) => [mesh, fmt, faces ? faces : null, repair]",
                      api_name="convert_mesh", **studio.pools.cpu())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -13,13 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
+from app import free_port  # noqa: E402,F401  (re-exported for the test modules)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +23,8 @@ def studio_server(tmp_path_factory):
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "8"])
-    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    args = app.parse_args(["--port", str(app.free_port()), "--outputs", str(outputs), "--queue-size", "8"])
+    studio = app.studio_from_args(args)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
     yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}

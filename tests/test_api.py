@@ -114,7 +114,8 @@ def test_flags_have_safe_defaults_and_environment_equivalents(monkeypatch):
     import app
 
     args = app.parse_args([])
-    assert (args.host, args.port, args.share, args.queue_size, args.gpu_slots) == ("127.0.0.1", 7860, False, 16, 1)
+    # gpu_slots 0 means one slot per GPU found (see Studio.create).
+    assert (args.host, args.port, args.share, args.queue_size, args.gpu_slots) == ("127.0.0.1", 7860, False, 16, 0)
     monkeypatch.setenv("STUDIO_PORT", "9123")
     monkeypatch.setenv("STUDIO_QUEUE_SIZE", "3")
     monkeypatch.setenv("STUDIO_SHARE", "1")
@@ -159,7 +160,7 @@ def tight_studio(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("tight-outputs")
     args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "1",
                            "--cpu-slots", "1", "--max-file-size", "10kb"])
-    studio = app.Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size)
+    studio = app.studio_from_args(args)
     held = HeldMeshTools()
     studio.registry.register(held)
     demo = app.build_app(studio)

@@ -310,8 +310,14 @@ def test_bad_uploads_get_a_clear_error_and_the_server_keeps_serving(client, tmp_
     path.write_bytes(content)
     with pytest.raises(AppError, match=message):
         convert(client, path)
+    assert_still_serving(client)
+
+
+def assert_still_serving(client):
+    """After a refused job the next request runs normally."""
     viewer, _, meta = convert(client, PLAIN_GLB)
     assert meta["status"] == "done"
+    assert_valid_glb(viewer)
 
 
 def test_mesh_without_faces_is_refused(client, tmp_path):
@@ -320,17 +326,20 @@ def test_mesh_without_faces_is_refused(client, tmp_path):
     path.write_bytes(trimesh.exchange.ply.export_ply(cloud))
     with pytest.raises(AppError, match="no faces"):
         convert(client, path)
+    assert_still_serving(client)
 
 
 @pytest.mark.parametrize("target_faces", [0, 10**9])
 def test_out_of_range_target_faces_is_refused(client, target_faces):
     with pytest.raises(AppError, match="target_faces must be between"):
         convert(client, PLAIN_GLB, target_faces=target_faces)
+    assert_still_serving(client)
 
 
 def test_unknown_output_format_is_refused(client):
     with pytest.raises(AppError, match="glb"):
         convert(client, PLAIN_GLB, "dae")
+    assert_still_serving(client)
 
 
 def test_job_reports_each_stage_in_order(studio_server):
