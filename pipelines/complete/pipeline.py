@@ -36,10 +36,11 @@ def split_parts(scene: trimesh.Scene) -> tuple[list[tuple[str, trimesh.Trimesh, 
 class BuiltinCompletionPipeline(Pipeline):
     name = "builtin"
     feature = "complete_parts"
-    label = "Built-in part completion (hole filling, MeshFix, voxel rebuild)"
+    label = "Built-in part completion (hole filling, MeshFix, shell, voxel rebuild)"
     description = (
         "Closes each part into a watertight solid: small holes filled from existing vertices, large holes "
-        "patched by MeshFix, open sheets rebuilt from a voxelisation. Closed parts are kept as they are."
+        "patched by MeshFix, open sheets thickened into a shell, tangles rebuilt from a voxelisation. "
+        "Closed parts are kept as they are."
     )
     devices = ("cpu",)
     reentrant = True
