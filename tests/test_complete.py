@@ -109,6 +109,29 @@ def test_every_part_closed_by_the_gentlest_method_that_works(parts_glb):
         "cross was rebuilt from a voxelisation (its surface could not be patched)."]
 
 
+def test_a_textured_part_keeps_its_uvs_and_texture(tmp_path):
+    """Duck.glb (shipped with gradio) with the faces around its top vertex removed: filled, seams and texture kept."""
+    duck = trimesh.load(GRADIO_MODELS / "Duck.glb", force="mesh", process=False)
+    top = int(np.argmax(duck.vertices[:, 1]))
+    holed = duck.copy()
+    holed.update_faces(~np.isin(duck.faces, [top]).any(axis=1))
+    assert not is_closed(holed)
+    path = tmp_path / "duck_holed.glb"
+    holed.export(path)
+    holed = trimesh.load(path, force="mesh", process=False)  # as stored (float32)
+    output = complete(path)
+    (closed,) = output.asset.geometry.values()
+    assert output.metadata["parts"][0]["method"] == "filled small holes"
+    assert is_closed(closed) and len(closed.faces) > len(holed.faces)
+    # Same vertices with the same UVs (seams included), and the texture image is still the material's.
+    np.testing.assert_array_equal(closed.vertices, holed.vertices)
+    np.testing.assert_array_equal(closed.visual.uv, holed.visual.uv)
+    assert closed.visual.material.baseColorTexture.size == duck.visual.material.baseColorTexture.size
+    glb = tmp_path / "duck_closed.glb"
+    output.asset.export(glb)
+    assert_valid_glb(glb, allow_warnings=False)
+
+
 def test_disconnected_pieces_of_one_mesh_become_named_parts(tmp_path):
     cup = opened(sphere(0.3), lambda m: m.triangles_center[:, 2] < 0.27)
     box = trimesh.creation.box(extents=[0.2, 0.2, 0.2])

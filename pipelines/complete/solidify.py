@@ -17,7 +17,7 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes
+from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids
 from ..mesh.texture import vertex_colors
 from ..rig.skeleton import voxelize_solid
 
@@ -53,14 +53,15 @@ def is_closed(mesh: trimesh.Trimesh) -> bool:
 
 
 def _solid(mesh: trimesh.Trimesh) -> bool:
-    """Closed (also once coincident vertices are welded), consistently wound, and with real volume.
+    """Closed once UV seams are welded, consistently wound, and with real volume.
 
     A sheet closed onto itself has no volume; a shell whose inner side touches its
     outer side is closed only until the touching vertices are welded.
     """
-    if not (mesh.is_watertight and mesh.is_winding_consistent and is_closed(mesh)):
+    joined = welded(mesh)
+    if not (joined.is_watertight and joined.is_winding_consistent):
         return False
-    return mesh.volume > 1e-4 * float(mesh.extents.max()) ** 3
+    return joined.volume > 1e-4 * float(joined.extents.max()) ** 3
 
 
 def _orient(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
@@ -158,21 +159,31 @@ def _carry_colors(source: trimesh.Trimesh, target: trimesh.Trimesh) -> trimesh.T
     return target
 
 
-def split_pieces(mesh: trimesh.Trimesh) -> list[trimesh.Trimesh]:
-    """Connected pieces of a welded mesh, debris left out (split's own hole filling is off: we report what we fill)."""
-    return [p for p in mesh.split(only_watertight=False, repair=False) if len(p.faces) >= MIN_PIECE_FACES]
+def split_pieces(mesh: trimesh.Trimesh) -> tuple[list[trimesh.Trimesh], int]:
+    """(connected pieces of `mesh`, how many debris pieces were left out).
+
+    Faces are connected through shared positions, so UV seams do not split a piece,
+    yet each piece keeps its seams (and so its texture).
+    """
+    faces = position_ids(mesh)[mesh.faces]
+    adjacency = trimesh.graph.face_adjacency(faces=faces)
+    components = trimesh.graph.connected_components(adjacency, nodes=np.arange(len(faces)))
+    kept = [c for c in components if len(c) >= MIN_PIECE_FACES]
+    if len(kept) == 1 and len(kept[0]) == len(faces):
+        return [mesh], 0
+    return [mesh.submesh([np.sort(c)], append=True) for c in kept], len(components) - len(kept)
 
 
 def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> tuple[trimesh.Trimesh, str]:
     """(a watertight version of one connected piece, the method that closed it)."""
+    filled = mesh.copy()  # holes are found on the seam-joined surface, so UVs and seams stay as they were
+    fill_small_holes(filled, max_hole_edges)
+    orient(filled)
+    if _solid(filled):
+        return filled, "filled small holes"
     work = welded(mesh)
     if len(work.faces) >= 4:
-        filled = work.copy()
-        fill_small_holes(filled, max_hole_edges)
-        _orient(filled)
-        if _solid(filled):
-            return filled, "filled small holes"
-        fixed = _meshfix(filled)
+        fixed = _meshfix(welded(filled))
         # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
         if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
             return _carry_colors(mesh, fixed), "meshfix"
@@ -186,10 +197,10 @@ def close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     """(a watertight version of the part, how it was closed); a closed part comes back unchanged."""
     if is_closed(mesh):
         return mesh, "unchanged"
-    pieces = split_pieces(welded(mesh)) or [welded(mesh)]
+    pieces = split_pieces(mesh)[0] or [mesh]
     closed, methods = [], []
     for piece in pieces:
-        result, method = (piece, "unchanged") if _solid(_orient(piece)) else close_component(piece)
+        result, method = (piece, "unchanged") if _solid(piece) else close_component(piece)
         closed.append(result)
         methods.append(method)
     # Report the strongest change made to any piece.
