@@ -37,8 +37,8 @@ class BuiltinCompletionPipeline(Pipeline):
     label = "Built-in part completion (hole filling, MeshFix, shell, voxel rebuild)"
     description = (
         "Closes each part into a watertight solid: small holes filled from existing vertices, large holes "
-        "patched by MeshFix, open sheets thickened into a shell, tangles rebuilt from a voxelisation. "
-        "Closed parts are kept as they are."
+        "patched by MeshFix (every original face kept), open sheets thickened into a shell, tangles rebuilt "
+        "from a voxelisation. Closed parts are kept as they are."
     )
     devices = ("cpu",)
     reentrant = True

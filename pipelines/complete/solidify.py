@@ -3,8 +3,9 @@
 The steps go from gentle to drastic and stop at the first that closes the part:
 a part already closed (once seams are welded) is returned as it was; small holes
 get a fan of existing vertices (`fill_small_holes`, so UVs and colours stay);
-larger holes go to MeshFix, which keeps the original faces and patches the rest;
-an open sheet MeshFix would cut down is thickened into a thin shell around its
+larger holes get MeshFix's refined patches, which keep every original face; a part
+that still is not a closed solid goes through MeshFix's full cleanup (which removes
+self-intersecting faces before patching); an open sheet MeshFix would cut down is thickened into a thin shell around its
 own faces; what neither can close (non-manifold tangles) is rebuilt from a
 solid voxelisation by marching cubes, with colours carried over from the
 nearest original vertex.
@@ -69,6 +70,20 @@ def _orient(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     if mesh.is_watertight and mesh.volume < 0:
         mesh.invert()
     return mesh
+
+
+def _patch_holes(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
+    """Every hole filled by MeshFix's hole filler (refined patches), without its self-intersection cleanup."""
+    import pymeshfix
+
+    tin = pymeshfix.PyTMesh()
+    tin.set_quiet(True)
+    tin.load_array(np.ascontiguousarray(mesh.vertices, dtype=np.float64), np.ascontiguousarray(mesh.faces, dtype=np.int32))
+    tin.fill_small_boundaries(nbe=0, refine=True)
+    vertices, faces = tin.return_arrays()
+    if len(faces) < 4:
+        return None
+    return _orient(trimesh.Trimesh(vertices, faces, process=True))
 
 
 def _meshfix(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
@@ -183,6 +198,9 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
         return filled, "filled small holes"
     work = welded(mesh)
     if len(work.faces) >= 4:
+        patched = _patch_holes(work)
+        if patched is not None and _solid(patched) and kept_fraction(work, patched) >= MIN_KEPT:
+            return _carry_colors(mesh, patched), "patched holes"
         fixed = _meshfix(welded(filled))
         # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
         if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
@@ -204,7 +222,7 @@ def close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
         closed.append(result)
         methods.append(method)
     # Report the strongest change made to any piece.
-    order = ["unchanged", "filled small holes", "meshfix", "shell", "voxel rebuild"]
+    order = ["unchanged", "filled small holes", "patched holes", "meshfix", "shell", "voxel rebuild"]
     method = max(methods, key=order.index)
     result = trimesh.util.concatenate(closed) if len(closed) > 1 else closed[0]
     if not is_closed(result):  # closed pieces that touch (split at a fin) share edges once welded
