@@ -5,10 +5,10 @@ a part already closed (once seams are welded) is returned as it was; small holes
 get a fan of existing vertices (`fill_small_holes`, so UVs and colours stay);
 larger holes get MeshFix's refined patches, which keep every original face; a part
 that still is not a closed solid goes through MeshFix's full cleanup (which removes
-self-intersecting faces before patching); an open sheet MeshFix would cut down is thickened into a thin shell around its
-own faces; what neither can close (non-manifold tangles) is rebuilt from a
-solid voxelisation by marching cubes, with colours carried over from the
-nearest original vertex.
+self-intersecting faces before patching) if that keeps most of it; an open sheet
+is thickened into a thin shell around its own faces; what none of these can close
+(non-manifold tangles) is rebuilt from a solid voxelisation by marching cubes.
+Where new vertices replace old ones, colours come from the nearest original vertex.
 """
 
 from __future__ import annotations
