@@ -127,6 +127,42 @@ def test_humanoid_joint_set_in_plausible_places(figures, arms_raised):
     assert_skin_weights(output, len(skeleton.names))
 
 
+def test_a_character_in_separate_parts_is_rigged_as_one(tmp_path):
+    """Body parts as separate GLB nodes (as segmentation writes them), one placed by its node transform."""
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.creation.icosphere(subdivisions=3, radius=0.12), node_name="head", geom_name="head",
+                       transform=trimesh.transformations.translation_matrix([0, 1.68, 0]))
+    scene.add_geometry(limb([0, 0.95, 0], [0, 1.6, 0], 0.16), node_name="torso", geom_name="torso")
+    for side, name in ((1, "left"), (-1, "right")):
+        scene.add_geometry(limb([side * 0.09, 0.95, 0], [side * 0.11, 0.08, 0], 0.065),
+                           node_name=f"{name}_leg", geom_name=f"{name}_leg")
+        scene.add_geometry(limb([side * 0.15, 1.42, 0], [side * 0.3, 0.75, 0], 0.045),
+                           node_name=f"{name}_arm", geom_name=f"{name}_arm")
+    path = tmp_path / "parts.glb"
+    scene.export(path)
+    output = rig(path, "auto")
+    names = output.asset.skeleton.names
+    assert output.metadata["mode"] == "humanoid"
+    assert set(output.asset.weights) == set(scene.graph.nodes_geometry)
+    assert_skin_weights(output, len(names))
+    baked = output.asset.scene.geometry
+    assert baked["head"].bounds[0][1] > 1.5  # the head's node transform is baked into its vertices
+
+    def dominant(part, low=-np.inf, high=np.inf):
+        y = baked[part].vertices[:, 1]
+        return {names[j] for j in output.asset.joints[part][(y > low) & (y < high), 0]}
+
+    assert dominant("head", low=1.7) <= {"head", "neck"}
+    assert dominant("left_leg", high=0.5) <= {"leftUpperLeg", "leftLowerLeg", "leftFoot"}
+    assert dominant("right_arm", high=1.0) <= {"rightLowerArm", "rightHand"}
+    glb = tmp_path / "parts_rig.glb"
+    output.asset.export_glb(glb)
+    assert_valid_glb(glb, allow_warnings=False)
+    gltf = pygltflib.GLTF2().load_binary(str(glb))
+    assert sorted(gltf.meshes[n.mesh].name for n in gltf.nodes if n.mesh is not None) == sorted(baked)
+    assert all(n.skin == 0 for n in gltf.nodes if n.mesh is not None)
+
+
 def test_generic_skeleton_inside_a_real_mesh(tmp_path):
     """sofia.stl (shipped with gradio) is a closed figure; every generic joint lies inside it."""
     source = GRADIO_MODELS / "sofia.stl"
