@@ -213,6 +213,12 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
 
 def close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     """(a watertight version of the part, how it was closed); a closed part comes back unchanged."""
+    # Candidates with no volume (a sheet closed onto itself) make trimesh divide by zero for their centre of mass.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _close_part(mesh)
+
+
+def _close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     if is_closed(mesh):
         return mesh, "unchanged"
     pieces = split_pieces(mesh)[0] or [mesh]
