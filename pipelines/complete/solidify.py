@@ -78,7 +78,8 @@ def _patch_holes(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
 
     tin = pymeshfix.PyTMesh()
     tin.set_quiet(True)
-    tin.load_array(np.ascontiguousarray(mesh.vertices, dtype=np.float64), np.ascontiguousarray(mesh.faces, dtype=np.int32))
+    tin.load_array(np.ascontiguousarray(mesh.vertices, dtype=np.float64),
+                   np.ascontiguousarray(mesh.faces, dtype=np.int32))
     tin.fill_small_boundaries(nbe=0, refine=True)
     vertices, faces = tin.return_arrays()
     if len(faces) < 4:
