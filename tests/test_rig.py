@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,8 +12,10 @@ import pygltflib
 import pytest
 import trimesh
 from gradio_client import handle_file
+from gradio_client.exceptions import AppError
 
 from pipelines.base import Stages
+from pipelines.errors import InputError
 from pipelines.mesh.export import FBX_UNIT_SCALE, assimp_command
 from pipelines.rig.humanoid import HUMANOID_JOINTS
 from pipelines.rig.pipeline import BuiltinRigPipeline
@@ -121,6 +124,43 @@ def test_humanoid_joint_set_in_plausible_places(figures, arms_raised):
             assert y[f"{side}Hand"] < y[f"{side}LowerArm"] < y[f"{side}UpperArm"]
             assert y[f"{side}Hand"] < y["chest"]
     assert (winding_number(mesh, skeleton.positions) > 0.5).all()
+    assert_skin_weights(output, len(skeleton.names))
+
+
+def test_a_character_in_separate_parts_is_rigged_as_one(tmp_path):
+    """Body parts as separate GLB nodes (as segmentation writes them), one placed by its node transform."""
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.creation.icosphere(subdivisions=3, radius=0.12), node_name="head", geom_name="head",
+                       transform=trimesh.transformations.translation_matrix([0, 1.68, 0]))
+    scene.add_geometry(limb([0, 0.95, 0], [0, 1.6, 0], 0.16), node_name="torso", geom_name="torso")
+    for side, name in ((1, "left"), (-1, "right")):
+        scene.add_geometry(limb([side * 0.09, 0.95, 0], [side * 0.11, 0.08, 0], 0.065),
+                           node_name=f"{name}_leg", geom_name=f"{name}_leg")
+        scene.add_geometry(limb([side * 0.15, 1.42, 0], [side * 0.3, 0.75, 0], 0.045),
+                           node_name=f"{name}_arm", geom_name=f"{name}_arm")
+    path = tmp_path / "parts.glb"
+    scene.export(path)
+    output = rig(path, "auto")
+    names = output.asset.skeleton.names
+    assert output.metadata["mode"] == "humanoid"
+    assert set(output.asset.weights) == set(scene.graph.nodes_geometry)
+    assert_skin_weights(output, len(names))
+    baked = output.asset.scene.geometry
+    assert baked["head"].bounds[0][1] > 1.5  # the head's node transform is baked into its vertices
+
+    def dominant(part, low=-np.inf, high=np.inf):
+        y = baked[part].vertices[:, 1]
+        return {names[j] for j in output.asset.joints[part][(y > low) & (y < high), 0]}
+
+    assert dominant("head", low=1.7) <= {"head", "neck"}
+    assert dominant("left_leg", high=0.5) <= {"leftUpperLeg", "leftLowerLeg", "leftFoot"}
+    assert dominant("right_arm", high=1.0) <= {"rightLowerArm", "rightHand"}
+    glb = tmp_path / "parts_rig.glb"
+    output.asset.export_glb(glb)
+    assert_valid_glb(glb, allow_warnings=False)
+    gltf = pygltflib.GLTF2().load_binary(str(glb))
+    assert sorted(gltf.meshes[n.mesh].name for n in gltf.nodes if n.mesh is not None) == sorted(baked)
+    assert all(n.skin == 0 for n in gltf.nodes if n.mesh is not None)
 
 
 def test_generic_skeleton_inside_a_real_mesh(tmp_path):
@@ -134,12 +174,50 @@ def test_generic_skeleton_inside_a_real_mesh(tmp_path):
     assert len(skeleton.names) >= 3
     assert skeleton.parents.count(-1) == 1
     assert (winding_number(mesh, skeleton.positions) > 0.5).all()
+    assert_skin_weights(output, len(skeleton.names))
     # The root sits near the middle of the shape, not at an extremity.
     distance = np.linalg.norm(skeleton.positions - mesh.center_mass, axis=1)
     assert distance[skeleton.parents.index(-1)] <= np.percentile(distance, 50)
     glb = tmp_path / "sofia.glb"
     output.asset.export_glb(glb)
     assert_valid_glb(glb, allow_warnings=False)
+
+
+def assert_skin_weights(output, n_joints: int) -> None:
+    """Every vertex of every part: 4 slots, weights >= 0 summing to 1, empty slots on joint 0, real joints."""
+    asset = output.asset
+    assert set(asset.weights) == set(asset.scene.geometry)
+    for name, mesh in asset.scene.geometry.items():
+        joints, weights = asset.joints[name], asset.weights[name]
+        assert joints.shape == weights.shape == (len(mesh.vertices), 4)
+        assert weights.dtype == np.float32 and (weights >= 0).all()
+        np.testing.assert_allclose(weights.sum(axis=1, dtype=np.float64), 1.0, atol=1e-6)
+        assert (joints[weights == 0] == 0).all() and joints.max() < n_joints
+
+
+def test_open_real_mesh_gets_a_compact_skeleton_inside_it(tmp_path):
+    """Bunny.obj (shipped with gradio) is open at its base: its inside is found through a closed stand-in."""
+    from pipelines.complete.solidify import close_part
+
+    source = GRADIO_MODELS / "Bunny.obj"
+    output = rig(source, "auto")
+    skeleton = output.asset.skeleton
+    assert output.metadata["mode"] == "generic"
+    assert 3 <= len(skeleton.names) <= 40  # limbs and ears, not a joint per voxel of a hollow shell
+    closed, _ = close_part(trimesh.load(source, force="mesh"))
+    assert (winding_number(closed, skeleton.positions) > 0.5).all()
+    assert_skin_weights(output, len(skeleton.names))
+    glb = tmp_path / "bunny.glb"
+    output.asset.export_glb(glb)
+    assert_valid_glb(glb, allow_warnings=False)
+
+
+def test_an_open_mask_is_not_taken_for_a_character():
+    """face.obj (shipped with gradio) is a face mask: no limbs, so auto stays generic and humanoid refuses."""
+    source = GRADIO_MODELS / "face.obj"
+    assert rig(source, "auto").metadata["mode"] == "generic"
+    with pytest.raises(InputError, match="does not look like an upright character"):
+        rig(source, "humanoid")
 
 
 def test_auto_mode_falls_back_to_generic_for_a_non_humanoid(tmp_path):
@@ -151,6 +229,12 @@ def test_auto_mode_falls_back_to_generic_for_a_non_humanoid(tmp_path):
 
 
 def skin_of(path: str) -> tuple[pygltflib.GLTF2, np.ndarray, np.ndarray]:
+    raw = Path(path).read_bytes()
+    document = json.loads(raw[20:20 + int.from_bytes(raw[12:16], "little")])
+    for mesh in document["meshes"]:
+        for primitive in mesh["primitives"]:  # one JOINTS/WEIGHTS set: at most 4 influences per vertex
+            assert {"JOINTS_0", "WEIGHTS_0"} <= set(primitive["attributes"])
+            assert not {"JOINTS_1", "WEIGHTS_1"} & set(primitive["attributes"])
     gltf = pygltflib.GLTF2().load_binary(path)
     joints, weights = [], []
     for mesh in gltf.meshes:
@@ -230,3 +314,20 @@ def test_rig_endpoint_rejects_bad_input_clearly(client, tmp_path):
     broken.write_bytes(b"glTF" + b"\0" * 40)
     with pytest.raises(Exception, match="truncated or corrupt"):
         client.predict(handle_file(str(broken)), "auto", "auto", "glb", api_name="/rig_mesh")
+
+
+BAD_MESHES = {
+    "text file": ("notes.txt", b"a shopping list, not a mesh\n", "Invalid file type.*'.glb'"),
+    "empty file": ("empty.stl", b"", "is empty"),
+    "points only": ("points.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
+    "one point": ("dot.obj", b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "no extent"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MESHES))
+def test_rig_endpoint_rejects_what_is_not_a_surface(client, tmp_path, case):
+    name, content, message = BAD_MESHES[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(path)), "auto", "auto", "glb", api_name="/rig_mesh")

@@ -7,7 +7,7 @@ import trimesh
 from ..base import Pipeline, PipelineOutput, Stages
 from ..errors import InputError
 from ..mesh.io import load_scene, scene_stats
-from .solidify import MIN_PIECE_FACES, close_part, is_closed, split_pieces, welded
+from .solidify import MIN_PIECE_FACES, close_part, is_closed, split_pieces
 
 MAX_PARTS = 256
 
@@ -19,9 +19,7 @@ def split_parts(scene: trimesh.Scene) -> tuple[list[tuple[str, trimesh.Trimesh, 
         return [(node, scene.geometry[scene.graph[node][1]], scene.graph[node][0]) for node in nodes], 0
     transform, name = scene.graph[nodes[0]]
     mesh = scene.geometry[name]
-    whole = welded(mesh)
-    pieces = split_pieces(whole)
-    debris = len(whole.split(only_watertight=False, repair=False)) - len(pieces)
+    pieces, debris = split_pieces(mesh)
     if len(pieces) <= 1:
         return [(nodes[0], mesh, transform)], debris
     if len(pieces) > MAX_PARTS:
@@ -36,10 +34,11 @@ def split_parts(scene: trimesh.Scene) -> tuple[list[tuple[str, trimesh.Trimesh, 
 class BuiltinCompletionPipeline(Pipeline):
     name = "builtin"
     feature = "complete_parts"
-    label = "Built-in part completion (hole filling, MeshFix, voxel rebuild)"
+    label = "Built-in part completion (hole filling, MeshFix, shell, voxel rebuild)"
     description = (
         "Closes each part into a watertight solid: small holes filled from existing vertices, large holes "
-        "patched by MeshFix, open sheets rebuilt from a voxelisation. Closed parts are kept as they are."
+        "patched by MeshFix (every original face kept), open sheets thickened into a shell, tangles rebuilt "
+        "from a voxelisation. Closed parts are kept as they are."
     )
     devices = ("cpu",)
     reentrant = True

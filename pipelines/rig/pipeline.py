@@ -6,6 +6,7 @@ import numpy as np
 import trimesh
 
 from ..base import Pipeline, PipelineOutput, Stages
+from ..complete.solidify import close_part, welded
 from ..errors import InputError
 from ..mesh.io import load_scene, scene_stats
 from .asset import SkinnedAsset
@@ -14,6 +15,26 @@ from .skeleton import generic_skeleton, main_components, skeleton_graph, voxeliz
 from .weights import MAX_INFLUENCES, bone_heat_weights
 
 RIG_MODES = ("auto", "humanoid", "generic")
+# Faces of the closed stand-in that an open mesh is voxelised through.
+PROXY_FACES = 20_000
+
+
+def solid_proxy(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """A closed stand-in for voxelising `mesh`: the inside of an open surface cannot be flood-filled.
+
+    Open meshes (a scan with holes in its base, a mask) are decimated and closed the
+    way part completion closes a part; the skin is still computed on the original.
+    """
+    proxy = welded(mesh)
+    if proxy.is_watertight:
+        return mesh
+    if len(proxy.faces) > PROXY_FACES:
+        import fast_simplification
+
+        vertices, faces = fast_simplification.simplify(proxy.vertices, proxy.faces, target_count=PROXY_FACES)
+        proxy = trimesh.Trimesh(vertices, faces, process=False)
+    closed, _ = close_part(proxy)
+    return closed
 
 
 def bake_scene(scene: trimesh.Scene) -> trimesh.Scene:
@@ -50,7 +71,7 @@ class BuiltinRigPipeline(Pipeline):
                 raise InputError("The mesh has no extent (all vertices coincide); upload a real surface.")
         warnings = []
         with stages.stage("skeleton", 0.2):
-            volume = main_components(voxelize_solid(combined))
+            volume = main_components(voxelize_solid(solid_proxy(combined)))
             graph = skeleton_graph(volume)
             skeleton = None
             if mode in ("auto", "humanoid"):
