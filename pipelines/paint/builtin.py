@@ -27,6 +27,7 @@ MIN_TEXTURE, MAX_TEXTURE = 512, 4096
 MAX_PAINT_FACES = 1_000_000
 FILL_WEIGHT = 0.02  # how strongly the smooth fill competes with a photo at grazing angles
 SEEN_WEIGHT = 0.05  # vertices seen at least this squarely anchor the fill
+UNWRAP_PIECE_FACES = 4000  # xatlas charts 4k-face pieces about 5x faster than one 50k-face mesh
 IMAGE_KEYS = {"front": "image", "back": "back_image", "left": "left_image", "right": "right_image"}
 
 
@@ -190,7 +191,7 @@ class BuiltinPaintPipeline(Pipeline):
         for index, (name, transform) in enumerate(placed.items()):
             geom = scene.geometry[name]
             with stages.stage("unwrap", 0.2 + 0.6 * index / len(placed)):
-                unwrapped, _ = unwrap(geom, fast=True, resolution=size)
+                unwrapped, _ = unwrap(geom, fast=True, resolution=size, piece_faces=UNWRAP_PIECE_FACES)
             with stages.stage("bake", 0.3 + 0.6 * index / len(placed)):
                 if views:
                     shader = ProjectionShader(views, unwrapped, transform)

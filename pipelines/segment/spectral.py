@@ -25,6 +25,8 @@ COARSEN_ABOVE = 4000
 CREASE_ANGLE = np.radians(40.0)
 CONVEX_DISCOUNT = 0.2  # convex edges count this much of their bend (concave creases separate parts)
 BRIDGE_STRENGTH = 1e-2
+SMOOTH_SWEEPS = 8
+CREASE_FLOOR = 0.05  # weight kept across the sharpest concave crease, so tiny pockets do not win over real parts
 
 
 def face_graph(vertices: np.ndarray, faces: np.ndarray):
@@ -47,7 +49,7 @@ def face_graph(vertices: np.ndarray, faces: np.ndarray):
     degenerate = (area[a] <= 0) | (area[b] <= 0)
     bend[degenerate] = 0.0
     scale = max(float(bend[~degenerate].mean()) if (~degenerate).any() else 0.0, 0.01)
-    weight = np.maximum(length, 1e-12) * np.exp(-2.0 * bend / scale)
+    weight = np.maximum(length, 1e-12) * np.maximum(np.exp(-2.0 * bend / scale), CREASE_FLOOR)
     n = len(faces)
     matrix = sp.coo_matrix((weight, (a, b)), shape=(n, n))
     sharp = (np.arccos(cos) > CREASE_ANGLE) & ~degenerate
@@ -241,4 +243,28 @@ def segment_mesh(vertices: np.ndarray, faces: np.ndarray, num_parts: int, seed: 
         coarse, coarse_mass, coarse_centroids = weights, mass, centroids
     coarse = bridge(coarse, coarse_centroids, diagonal)
     labels = segment_graph(coarse, coarse_mass, num_parts, seed)[group]
+    if coarse.shape[0] < len(faces):
+        labels = smooth_borders(weights, labels, mass)
     return labels, {"nodes": int(coarse.shape[0]), "pieces": int(pieces)}
+
+
+def smooth_borders(weights: sp.csr_matrix, labels: np.ndarray, area: np.ndarray,
+                   sweeps: int = SMOOTH_SWEEPS) -> np.ndarray:
+    """Let each face take the label holding most of its edge weight, a few sweeps over the full face graph.
+
+    Superfaces follow voxel cells, so coarse borders are staircases; the vote straightens them
+    and slides them onto the creases nearby (low weight across a crease). Parts stay connected
+    and none may vanish; otherwise the coarse labels are kept.
+    """
+    k = labels.max() + 1
+    rows = np.arange(len(labels))
+    smoothed = labels
+    for _ in range(sweeps):
+        votes = (weights @ sp.csr_matrix((np.ones(len(labels)), (rows, smoothed)), shape=(len(labels), k))).toarray()
+        votes[rows, smoothed] *= 1.0 + 1e-6  # ties keep the current label
+        best = votes.argmax(axis=1)
+        if np.array_equal(best, smoothed):
+            break
+        smoothed = best
+    smoothed = make_connected(weights, smoothed, area)
+    return smoothed if len(np.unique(smoothed)) == k else labels
