@@ -38,7 +38,7 @@ def face_graph(vertices: np.ndarray, faces: np.ndarray):
     area = np.linalg.norm(cross, axis=1) / 2.0
     normals = cross / np.maximum(2.0 * area, 1e-300)[:, None]
     centroids = corners.mean(axis=1)
-    pairs, edges = trimesh.graph.face_adjacency(faces=welded_faces, return_edges=True)
+    pairs, edges = edge_neighbours(welded_faces)
     first_vertex = np.zeros(weld.max() + 1, dtype=np.int64)
     first_vertex[weld] = np.arange(len(weld))
     length = np.linalg.norm(vertices[first_vertex[edges[:, 0]]] - vertices[first_vertex[edges[:, 1]]], axis=1)
@@ -54,6 +54,22 @@ def face_graph(vertices: np.ndarray, faces: np.ndarray):
     matrix = sp.coo_matrix((weight, (a, b)), shape=(n, n))
     sharp = (np.arccos(cos) > CREASE_ANGLE) & ~degenerate
     return (matrix + matrix.T).tocsr(), sharp, area, centroids, pairs
+
+
+def edge_neighbours(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(face pairs, their shared edge) for every edge two or more faces share.
+
+    Unlike trimesh's face_adjacency, edges with three or more faces (where welding closes a
+    near-touching seam, or a fin sticks out) link their faces too, in a chain, so the graph
+    is connected wherever the surface is.
+    """
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1).astype(np.int64)
+    key = edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1]
+    order = np.argsort(key, kind="stable")
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
+    first, second = order[repeat] // 3, order[repeat + 1] // 3
+    keep = first != second
+    return np.stack([first[keep], second[keep]], axis=1), edges[order[repeat + 1][keep]]
 
 
 def superfaces(pairs: np.ndarray, sharp: np.ndarray, area: np.ndarray, centroids: np.ndarray,
@@ -267,4 +283,4 @@ def smooth_borders(weights: sp.csr_matrix, labels: np.ndarray, area: np.ndarray,
             break
         smoothed = best
     smoothed = make_connected(weights, smoothed, area)
-    return smoothed if len(np.unique(smoothed)) == k else labels
+    return relabel(smoothed, area) if len(np.unique(smoothed)) == k else labels
