@@ -147,6 +147,8 @@ def paint(inputs: dict, tmp_path: Path, name: str = "painted"):
 
 def save_scene(scene_or_mesh, path: Path) -> Path:
     scene_or_mesh.export(str(path))
+    if path.suffix == ".glb":
+        assert_valid_glb(path)
     return path
 
 

@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from pipelines.base import Stages
 from pipelines.errors import InputError
 from pipelines.mesh.export import export_asset
-from pipelines.segment.builtin import BuiltinSegmentPipeline, check_num_parts
+from pipelines.segment.builtin import BuiltinSegmentPipeline, check_num_parts, part_colours
 from pipelines.segment.spectral import segment_mesh
 from tests.conftest import assert_valid_glb
 
@@ -121,6 +121,8 @@ def check_partition(mesh: trimesh.Trimesh, labels: np.ndarray, num_parts: int, c
 
 def save(mesh: trimesh.Trimesh, path: Path) -> Path:
     mesh.export(str(path))
+    if path.suffix == ".glb":
+        assert_valid_glb(path)
     return path
 
 
@@ -263,6 +265,17 @@ def test_zero_area_faces_are_labelled_and_reported(tmp_path):
     labels = np.array(result.metadata["labels"])
     assert len(labels) == len(broken.faces) and set(labels) == {0, 1, 2}
     assert any("zero-area" in w for w in result.warnings)
+
+
+def test_part_colours_are_distinct():
+    from skimage.color import rgb2lab
+
+    colours = part_colours(32)
+    assert colours.shape == (32, 4) and (colours[:, 3] == 255).all()
+    assert np.array_equal(part_colours(5), colours[:5])
+    lab = rgb2lab(colours[None, :, :3] / 255.0)[0]
+    gaps = np.linalg.norm(lab[:, None] - lab[None], axis=2) + np.eye(32) * 1e9
+    assert gaps.min() > 25  # Delta-E; about 2.3 is the smallest difference people notice
 
 
 def test_check_num_parts():
