@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..image_io import load_image
 from ..mesh.io import load_scene
 from ..mesh.texture import bake_texture, unwrap, with_texture
-from .materials import MaterialSpec, material_shader, parse_prompt
+from .materials import material_shader, parse_prompt
 from .projection import VIEW_AXES, View
 
 MIN_TEXTURE, MAX_TEXTURE = 512, 4096

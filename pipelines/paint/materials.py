@@ -107,7 +107,7 @@ def fbm(points: np.ndarray, frequency: float, seed: int, octaves: int = 4) -> np
     return total / norm
 
 
-def pattern(kind: str, points: np.ndarray, normals: np.ndarray, seed: int) -> np.ndarray:
+def pattern(kind: str, points: np.ndarray, seed: int) -> np.ndarray:
     """Mix factor in [0, 1] between base (0) and accent (1) colour for `kind` at unit-scaled `points`."""
     if kind == "wood":
         warped = points + 0.15 * (fbm(points, 2.0, seed) - 0.5)[:, None]
@@ -136,7 +136,7 @@ def material_shader(spec: MaterialSpec, vertices: np.ndarray, seed: int):
 
     def shade(points, normals, face_ids, bary):
         unit = (points - centre) / size
-        mix = np.clip(pattern(spec.kind, unit, normals, seed), 0.0, 1.0)[:, None]
+        mix = np.clip(pattern(spec.kind, unit, seed), 0.0, 1.0)[:, None]
         return (base * (1.0 - mix) + accent * mix).round().clip(0, 255)
 
     return shade
