@@ -324,6 +324,21 @@ def test_prompt_words_pick_material_colour_and_pbr(prompt, kind, colour, roughne
         assert r > g > b  # brown
 
 
+def test_photo_with_prompt_takes_colours_from_the_photo_and_pbr_from_the_words(tmp_path):
+    path = save_scene(trimesh.creation.box((1, 1, 1)), tmp_path / "box.glb")
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (64, 64), COLOURS["red"]).save(photo)
+    result, painted = paint({"mesh": str(path), "image": str(photo), "prompt": "brushed steel", "texture_size": 512},
+                            tmp_path)
+    assert result.metadata["mode"] == "image" and result.metadata["material"]["material"] == "metal"
+    mesh = next(iter(painted.geometry.values()))
+    front = np.flatnonzero(np.isclose(mesh.face_normals[:, 2], 1.0))
+    got = sample(texture_of(mesh), mesh.visual.uv[mesh.faces[front]].mean(axis=1)).mean(axis=0)
+    assert np.abs(got - COLOURS["red"]).max() < 4
+    pbr = pygltflib.GLTF2().load(str(tmp_path / "painted" / "model.glb")).materials[0].pbrMetallicRoughness
+    assert pbr.metallicFactor == 1.0 and pbr.roughnessFactor == pytest.approx(0.3)
+
+
 def test_seed_moves_the_pattern_and_is_repeatable(tmp_path):
     source = str(GRADIO_MODELS / "Bunny.obj")
     textures = []
