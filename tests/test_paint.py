@@ -396,6 +396,16 @@ def test_pipeline_errors(tmp_path):
         BuiltinPaintPipeline().run({"mesh": str(lines), "prompt": "wood"}, Stages())
 
 
+def test_surface_no_view_sees_is_reported(tmp_path):
+    floor = save_scene(trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [1, 0, 1], [0, 0, 1]], [[0, 2, 1], [0, 3, 2]]),
+                       tmp_path / "floor.ply")
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (64, 64), COLOURS["red"]).save(photo)
+    result, _ = paint({"mesh": str(floor), "image": str(photo), "texture_size": 512}, tmp_path)
+    assert result.metadata["seen_vertex_fraction"] == {"floor.ply": 0.0}
+    assert any("No reference view sees floor.ply" in w for w in result.warnings)
+
+
 def test_zero_area_faces_among_real_ones_are_kept(tmp_path):
     sphere = trimesh.creation.icosphere(subdivisions=2)
     degenerate = np.array([[0, 1, 1], [2, 2, 2]])

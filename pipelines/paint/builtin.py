@@ -205,6 +205,10 @@ class BuiltinPaintPipeline(Pipeline):
                                                 name=f"{name}_paint")
             textures[f"texture_{index:02d}"] = image
 
+        unseen = [name for name, fraction in coverage.items() if fraction == 0.0]
+        if unseen:
+            warnings.append(f"No reference view sees {', '.join(unseen)} (it faces away from every camera, for "
+                            "example straight up or down), so it was painted neutral grey; add a view that shows it.")
         metadata = {
             "mode": "image" if views else "text",
             "views": [v.name for v in views],
