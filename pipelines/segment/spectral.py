@@ -277,8 +277,8 @@ def smooth_borders(weights: sp.csr_matrix, labels: np.ndarray, area: np.ndarray,
     k = labels.max() + 1
     n = len(labels)
     degree = np.asarray(weights.sum(axis=1)).ravel()
-    walk = sp.diags(1.0 / np.maximum(degree, 1e-300)) @ weights
-    membership = np.zeros((n, k))
+    walk = (sp.diags(1.0 / np.maximum(degree, 1e-300)) @ weights).astype(np.float32)
+    membership = np.zeros((n, k), np.float32)
     membership[np.arange(n), labels] = 1.0
     for _ in range(sweeps):
         membership = 0.5 * membership + 0.5 * (walk @ membership)
