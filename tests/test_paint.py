@@ -270,7 +270,11 @@ def test_multi_part_scene_with_transforms_keeps_nodes(tmp_path):
     photo = tmp_path / "front.png"
     camera = reference_photo(original, photo)
     result, painted = paint({"mesh": str(path), "image": str(photo), "texture_size": 512}, tmp_path)
-    assert result.metadata["parts_painted"] == 2 and len(result.images) == 2
+    assert result.metadata["parts_painted"] == 2 and list(result.images) == ["texture"]
+    # Both parts share one material and one texture in the GLB, the size asked for.
+    glb = pygltflib.GLTF2().load(str(tmp_path / "painted" / "model.glb"))
+    assert len(glb.materials) == 1 and len(glb.images) == 1
+    assert {p.material for m in glb.meshes for p in m.primitives} == {0}
     for node in ("head", "body"):
         assert np.allclose(painted.graph[node][0], original.graph[node][0])
     alpha = np.asarray(Image.open(photo))[..., 3]
@@ -345,7 +349,7 @@ def test_seed_moves_the_pattern_and_is_repeatable(tmp_path):
     for seed in (1, 1, 2):
         result = BuiltinPaintPipeline().run({"mesh": source, "prompt": "granite", "texture_size": 512, "seed": seed},
                                             Stages())
-        textures.append(np.asarray(result.images["texture_00"], dtype=np.float64))
+        textures.append(np.asarray(result.images["texture"], dtype=np.float64))
     assert np.array_equal(textures[0], textures[1])
     assert np.abs(textures[0] - textures[2]).mean() > 1.0
 
@@ -377,7 +381,7 @@ def test_texture_size_bounds(tmp_path):
         check_texture_size("big")
     path = save_scene(trimesh.creation.box(), tmp_path / "box.ply")
     result = BuiltinPaintPipeline().run({"mesh": str(path), "prompt": "red", "texture_size": 512.0}, Stages())
-    assert result.images["texture_00"].size == (512, 512) and result.metadata["texture_size"] == 512
+    assert result.images["texture"].size == (512, 512) and result.metadata["texture_size"] == 512
 
 
 def test_pipeline_errors(tmp_path):

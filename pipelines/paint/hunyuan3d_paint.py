@@ -120,5 +120,5 @@ class Hunyuan3DPaintAdapter(Pipeline):
             metadata={"mode": "image", "views": ["front"], "texture_size": size, "seed": int(inputs.get("seed") or 0),
                       "model": self.model_path},
             warnings=warnings,
-            images={"texture_00": texture.convert("RGB")},
+            images={"texture": texture.convert("RGB")},
         )
