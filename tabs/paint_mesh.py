@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -33,6 +33,13 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 output_format = format_picker()
                 button = gr.Button("Paint", variant="primary")
+                gr.Examples(
+                    [[str(ASSETS / "capsule.glb"), "weathered oak wood"],
+                     [str(ASSETS / "colored_torus.ply"), "polished copper"],
+                     [str(ASSETS / "textured_box.zip"), "blue denim fabric"]],
+                    [mesh, prompt],
+                    label="Examples (text-guided)",
+                )
             with gr.Column():
                 viewer, download, metadata = result_panel()
 

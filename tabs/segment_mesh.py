@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -22,6 +22,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 pipeline = pipeline_picker(studio, "segment_mesh")
                 output_format = format_picker()
                 button = gr.Button("Segment", variant="primary")
+                gr.Examples([[str(ASSETS / "capsule.glb"), 3], [str(ASSETS / "colored_torus.ply"), 6]],
+                            [mesh, num_parts], label="Examples")
             with gr.Column():
                 viewer, download, metadata = result_panel()
 

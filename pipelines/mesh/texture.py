@@ -24,7 +24,9 @@ TEXTURE_SIZES = (512, 1024, 2048, 4096)
 _SUBPIXEL_BITS = 4
 
 
-def unwrap(mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024) -> tuple[trimesh.Trimesh, np.ndarray]:
+def unwrap(
+    mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024, piece_faces: int | None = None
+) -> tuple[trimesh.Trimesh, np.ndarray]:
     """A copy of `mesh` with a UV atlas; vertices are split along seams.
 
     Returns (mesh_with_uv, source_vertex) where `source_vertex[i]` is the index in
@@ -32,11 +34,22 @@ def unwrap(mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024) ->
     Positions and triangles (in their original order) are unchanged apart from the
     seam splits. `fast` grows charts in one iteration and packs for a `resolution`
     texture, about 3x quicker than xatlas' defaults on 50k faces (slightly more charts).
+    `piece_faces` first cuts the mesh into spatial pieces of at most that many faces:
+    xatlas grows charts per piece (its cost rises faster than linearly with faces, and
+    pieces run on several threads) and packs them into one atlas, so a 50k-face mesh
+    unwraps 2-3x faster again at the price of seams along the cuts.
     """
+    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
+    faces = np.ascontiguousarray(mesh.faces, dtype=np.uint32)
+    pieces = [np.arange(len(faces))]
+    if piece_faces and len(faces) > piece_faces:
+        pieces = spatial_pieces(mesh.triangles_center, piece_faces)
     atlas = xatlas.Atlas()
-    atlas.add_mesh(
-        np.ascontiguousarray(mesh.vertices, dtype=np.float32), np.ascontiguousarray(mesh.faces, dtype=np.uint32)
-    )
+    piece_vertices = []
+    for piece in pieces:
+        used, local = np.unique(faces[piece], return_inverse=True)
+        piece_vertices.append(used)
+        atlas.add_mesh(np.ascontiguousarray(vertices[used]), np.ascontiguousarray(local.reshape(-1, 3), dtype=np.uint32))
     chart_options, pack_options = xatlas.ChartOptions(), xatlas.PackOptions()
     if fast:
         chart_options.max_iterations = 1
@@ -44,12 +57,34 @@ def unwrap(mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024) ->
         pack_options.padding = 2
         pack_options.blockAlign = True
     atlas.generate(chart_options, pack_options)
-    vmapping, faces, uv = atlas.get_mesh(0)
+    sources, new_faces, uvs, offset = [], np.empty((len(faces), 3), np.int64), [], 0
+    for index, (piece, used) in enumerate(zip(pieces, piece_vertices)):
+        vmapping, piece_new_faces, uv = atlas.get_mesh(index)
+        sources.append(used[vmapping])
+        new_faces[piece] = piece_new_faces.astype(np.int64) + offset
+        uvs.append(uv)
+        offset += len(vmapping)
+    vmapping = np.concatenate(sources)
     unwrapped = trimesh.Trimesh(
-        mesh.vertices[vmapping], faces.astype(np.int64), process=False,
-        visual=trimesh.visual.TextureVisuals(uv=uv),
+        mesh.vertices[vmapping], new_faces, process=False,
+        visual=trimesh.visual.TextureVisuals(uv=np.concatenate(uvs)),
     )
     return unwrapped, vmapping
+
+
+def spatial_pieces(points: np.ndarray, max_size: int) -> list[np.ndarray]:
+    """Indices of `points` cut by median planes across the longest side until no piece exceeds `max_size`."""
+    pending, done = [np.arange(len(points))], []
+    while pending:
+        piece = pending.pop()
+        if len(piece) <= max_size:
+            done.append(piece)
+            continue
+        axis = int(np.argmax(np.ptp(points[piece], axis=0)))
+        order = piece[np.argsort(points[piece, axis], kind="stable")]
+        half = len(order) // 2
+        pending += [np.sort(order[:half]), np.sort(order[half:])]
+    return done
 
 
 def rasterize_uv(uv: np.ndarray, faces: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Built-in mesh painter (CPU, no weights): project reference photos, or bake a procedural material.
 
-The geometry is never changed: each part is unwrapped with xatlas (which only
-splits vertices along UV seams) and a texture is baked over its atlas. With
+The geometry is never changed: all parts are unwrapped into one xatlas atlas (which
+only splits vertices along UV seams) and one texture is baked over it. With
 photos, each texel blends the views that see it (weighted by how squarely the
 surface faces the camera, tested against a depth map so hidden faces get
 nothing); surface the photos do not show is filled smoothly from the seen
@@ -20,13 +20,14 @@ from ..errors import InputError
 from ..image_io import load_image
 from ..mesh.io import load_scene
 from ..mesh.texture import bake_texture, unwrap, with_texture
-from .materials import MaterialSpec, material_shader, parse_prompt
+from .materials import material_shader, parse_prompt
 from .projection import VIEW_AXES, View
 
 MIN_TEXTURE, MAX_TEXTURE = 512, 4096
 MAX_PAINT_FACES = 1_000_000
 FILL_WEIGHT = 0.02  # how strongly the smooth fill competes with a photo at grazing angles
 SEEN_WEIGHT = 0.05  # vertices seen at least this squarely anchor the fill
+UNWRAP_PIECE_FACES = 4000  # xatlas charts 4k-face pieces about 5x faster than one 50k-face mesh
 IMAGE_KEYS = {"front": "image", "back": "back_image", "left": "left_image", "right": "right_image"}
 
 
@@ -108,39 +109,53 @@ def smooth_fill(vertices: np.ndarray, faces: np.ndarray, colour: np.ndarray, see
 
 
 class ProjectionShader:
-    """bake_texture shader for one part: blended photo colours over a smooth fill of what no photo sees."""
+    """bake_texture shader in world space: blended photo colours over a smooth fill of what no photo sees."""
 
-    def __init__(self, views: list[View], unwrapped: trimesh.Trimesh, transform: np.ndarray):
+    def __init__(self, views: list[View], unwrapped: trimesh.Trimesh):
         self.views = views
-        self.transform = transform
-        self.normal_matrix = np.linalg.inv(transform[:3, :3]).T
-        # Weld by position so the fill crosses seams and unmerged (STL-like) input.
+        # Weld by position so the fill crosses seams, parts that touch and unmerged (STL-like) input.
         unique_index, inverse = trimesh.grouping.unique_rows(unwrapped.vertices, digits=8)
         self.weld = inverse
         welded_mesh = trimesh.Trimesh(unwrapped.vertices[unique_index], inverse[unwrapped.faces], process=False)
-        points, normals = self._world(welded_mesh.vertices, welded_mesh.vertex_normals)
-        total, weight = blend_views(views, points, normals)
+        total, weight = blend_views(views, welded_mesh.vertices, welded_mesh.vertex_normals)
         seen = weight > SEEN_WEIGHT
         colour = np.where(seen[:, None], total / np.maximum(weight, 1e-12)[:, None], 0.0)
         self.fill = smooth_fill(welded_mesh.vertices, welded_mesh.faces, colour, seen)
         self.faces = unwrapped.faces
-        self.seen_fraction = float(seen.mean())
-
-    def _world(self, points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        world_points = trimesh.transform_points(points, self.transform)
-        world_normals = normals @ self.normal_matrix.T
-        world_normals /= np.linalg.norm(world_normals, axis=1, keepdims=True).clip(1e-12)
-        return world_points, world_normals
+        self.seen = seen[inverse]  # per vertex of `unwrapped`
 
     def __call__(self, points, normals, face_ids, bary):
         colours = np.empty((len(points), 3), np.float64)
         for start in range(0, len(points), 1_000_000):
             part = slice(start, start + 1_000_000)
-            world_points, world_normals = self._world(points[part], normals[part])
-            total, weight = blend_views(self.views, world_points, world_normals)
+            total, weight = blend_views(self.views, points[part], normals[part])
             fill = np.einsum("nk,nkc->nc", bary[part], self.fill[self.weld[self.faces[face_ids[part]]]])
             colours[part] = (total + FILL_WEIGHT * fill) / (weight + FILL_WEIGHT)[:, None]
         return colours.round().clip(0, 255)
+
+
+def unwrap_together(scene: trimesh.Scene, names: list[str], transforms: list[np.ndarray], size: int):
+    """One UV atlas for every part: (world-space unwrapped mesh, per part (local unwrapped mesh, vertex slice)).
+
+    The parts are unwrapped as one world-space mesh, so texel density is even across parts and
+    the whole asset shares one `size` texture; each part then gets back its own vertices
+    (exactly its original local positions, split at seams), its faces in order and its UVs.
+    """
+    geoms = [scene.geometry[n] for n in names]
+    vertex_offsets = np.cumsum([0] + [len(g.vertices) for g in geoms])
+    face_offsets = np.cumsum([0] + [len(g.faces) for g in geoms])
+    world = trimesh.Trimesh(
+        np.vstack([trimesh.transform_points(g.vertices, t) for g, t in zip(geoms, transforms)]),
+        np.vstack([g.faces + o for g, o in zip(geoms, vertex_offsets)]), process=False)
+    unwrapped, source = unwrap(world, fast=True, resolution=size, piece_faces=UNWRAP_PIECE_FACES)
+    parts = []
+    for i, geom in enumerate(geoms):
+        faces = unwrapped.faces[face_offsets[i]:face_offsets[i + 1]]
+        used, local = np.unique(faces, return_inverse=True)
+        part = trimesh.Trimesh(geom.vertices[source[used] - vertex_offsets[i]], local.reshape(-1, 3), process=False,
+                               visual=trimesh.visual.TextureVisuals(uv=unwrapped.visual.uv[used]))
+        parts.append((part, used))
+    return unwrapped, parts
 
 
 class BuiltinPaintPipeline(Pipeline):
@@ -186,24 +201,26 @@ class BuiltinPaintPipeline(Pipeline):
                         views.append(view)
 
         placed = node_instances(scene)
-        textures, coverage = {}, {}
-        for index, (name, transform) in enumerate(placed.items()):
-            geom = scene.geometry[name]
-            with stages.stage("unwrap", 0.2 + 0.6 * index / len(placed)):
-                unwrapped, _ = unwrap(geom, fast=True, resolution=size)
-            with stages.stage("bake", 0.3 + 0.6 * index / len(placed)):
-                if views:
-                    shader = ProjectionShader(views, unwrapped, transform)
-                    coverage[name] = round(shader.seen_fraction, 4)
-                else:
-                    world = trimesh.transform_points(geom.vertices, transform)
-                    shader = material_shader(spec, world, seed)
-                image = bake_texture(unwrapped, size, shader)
-            roughness, metallic = (spec.roughness, spec.metallic) if spec and spec.recognised else (0.8, 0.0)
-            scene.geometry[name] = with_texture(unwrapped, image, roughness=roughness, metallic=metallic,
-                                                name=f"{name}_paint")
-            textures[f"texture_{index:02d}"] = image
+        names = list(placed)
+        with stages.stage("unwrap", 0.2):
+            world, parts = unwrap_together(scene, names, list(placed.values()), size)
+        with stages.stage("bake", 0.5):
+            if views:
+                shader = ProjectionShader(views, world)
+                coverage = {name: round(float(shader.seen[used].mean()), 4) for name, (_, used) in zip(names, parts)}
+            else:
+                shader = material_shader(spec, world.vertices, seed)
+                coverage = {}
+            image = bake_texture(world, size, shader)
+        roughness, metallic = (spec.roughness, spec.metallic) if spec and spec.recognised else (0.8, 0.0)
+        for name, (part, _) in zip(names, parts):
+            # One material for every part: the GLB stores the texture once.
+            scene.geometry[name] = with_texture(part, image, roughness=roughness, metallic=metallic, name="paint")
 
+        unseen = [name for name, fraction in coverage.items() if fraction == 0.0]
+        if unseen:
+            warnings.append(f"No reference view sees {', '.join(unseen)} (it faces away from every camera, for "
+                            "example straight up or down), so it was painted neutral grey; add a view that shows it.")
         metadata = {
             "mode": "image" if views else "text",
             "views": [v.name for v in views],
@@ -215,4 +232,4 @@ class BuiltinPaintPipeline(Pipeline):
             metadata["seen_vertex_fraction"] = coverage
         if spec:
             metadata["material"] = spec.describe()
-        return PipelineOutput(asset=scene, metadata=metadata, warnings=warnings, images=textures)
+        return PipelineOutput(asset=scene, metadata=metadata, warnings=warnings, images={"texture": image})

@@ -36,6 +36,14 @@ class Hunyuan3DPaintAdapter(Pipeline):
     requires = ("torch", "diffusers", "hy3dgen", "custom_rasterizer")
     install_hint = ("pip install -r requirements-models.txt, then build hy3dgen's custom_rasterizer CUDA extension "
                     "(Hunyuan3D-2 repository, hy3dgen/texgen/custom_rasterizer: pip install .) on a CUDA machine")
+
+    def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
+        """The GPU comes first in the reason: without CUDA no install makes it run."""
+        if "cuda" not in device_kinds:
+            return False, ("needs an NVIDIA GPU with CUDA (hy3dgen renders with its custom_rasterizer CUDA "
+                           f"extension); this machine has {', '.join(sorted(device_kinds))}. On a CUDA machine: "
+                           f"{self.install_hint}")
+        return super().availability(device_kinds)
     priority = 10
     supports_offload = True
 
@@ -112,5 +120,5 @@ class Hunyuan3DPaintAdapter(Pipeline):
             metadata={"mode": "image", "views": ["front"], "texture_size": size, "seed": int(inputs.get("seed") or 0),
                       "model": self.model_path},
             warnings=warnings,
-            images={"texture_00": texture.convert("RGB")},
+            images={"texture": texture.convert("RGB")},
         )

