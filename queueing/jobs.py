@@ -14,8 +14,12 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def new_folder(self, feature: str) -> Path:
-        """A fresh folder such as `outputs/20261124-120501-convert_mesh-3fa9c2d1`."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        """A fresh folder such as `outputs/20261124-120501.042137-convert_mesh-3fa9c2d1`.
+
+        The microsecond stamp leads the name, so sorting names sorts jobs by start time.
+        """
+        now = time.time()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}"
         while True:
             folder = self.root / f"{stamp}-{feature}-{secrets.token_hex(4)}"
             try:
