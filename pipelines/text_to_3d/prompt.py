@@ -1,0 +1,136 @@
+"""Colour, material and size words in a prompt, turned into PBR material settings and a scale.
+
+The template choice is semantic (see `builtin.py`); these words are read literally
+because a user who types "red" or "golden" expects exactly that on the surface.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+# sRGB colours (0-255) by the words people use for them.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (200, 30, 35), "crimson": (170, 20, 45), "scarlet": (225, 35, 20), "maroon": (110, 20, 30),
+    "orange": (240, 125, 20), "yellow": (245, 210, 40), "gold": (212, 175, 55), "golden": (212, 175, 55),
+    "green": (50, 160, 60), "lime": (150, 220, 50), "olive": (110, 115, 40), "emerald": (20, 150, 90),
+    "teal": (20, 130, 130), "cyan": (40, 200, 220), "turquoise": (60, 200, 190), "blue": (40, 80, 200),
+    "navy": (25, 35, 100), "azure": (60, 140, 230), "purple": (120, 50, 160), "violet": (140, 80, 200),
+    "lavender": (180, 160, 220), "magenta": (210, 40, 160), "pink": (240, 140, 170), "rose": (220, 90, 120),
+    "brown": (120, 75, 40), "tan": (200, 170, 120), "beige": (225, 210, 175), "white": (240, 240, 235),
+    "ivory": (245, 240, 220), "cream": (245, 235, 200), "black": (25, 25, 28), "grey": (128, 128, 128),
+    "gray": (128, 128, 128), "silver": (200, 200, 205), "copper": (185, 110, 65), "bronze": (165, 115, 55),
+    "brass": (195, 165, 80), "rusty": (150, 70, 35), "charcoal": (55, 55, 60),
+}
+SHADES = {"dark": 0.55, "light": 1.35, "pale": 1.5, "bright": 1.15, "deep": 0.7}
+
+
+@dataclass(frozen=True)
+class Material:
+    """A part's surface: sRGB colour (0-1), PBR roughness and metalness, and a procedural pattern."""
+
+    color: tuple[float, float, float]
+    roughness: float = 0.7
+    metallic: float = 0.0
+    pattern: str = "plain"
+
+
+# Material words -> (roughness, metallic, pattern, colour word used when no colour is given).
+MATERIALS: dict[str, tuple[float, float, str, str | None]] = {
+    "wood": (0.75, 0.0, "wood", None), "wooden": (0.75, 0.0, "wood", None), "oak": (0.7, 0.0, "wood", "tan"),
+    "timber": (0.8, 0.0, "wood", None), "walnut": (0.7, 0.0, "wood", "brown"), "bamboo": (0.6, 0.0, "wood", "tan"),
+    "metal": (0.35, 1.0, "metal", "silver"), "metallic": (0.3, 1.0, "metal", None), "steel": (0.35, 1.0, "metal", "silver"),
+    "iron": (0.55, 1.0, "metal", "charcoal"), "aluminium": (0.3, 1.0, "metal", "silver"),
+    "aluminum": (0.3, 1.0, "metal", "silver"), "chrome": (0.08, 1.0, "metal", "silver"),
+    "gold": (0.25, 1.0, "metal", "gold"), "golden": (0.25, 1.0, "metal", "gold"), "silver": (0.2, 1.0, "metal", "silver"),
+    "copper": (0.3, 1.0, "metal", "copper"), "bronze": (0.4, 1.0, "metal", "bronze"), "brass": (0.3, 1.0, "metal", "brass"),
+    "rusty": (0.85, 0.6, "stone", "rusty"),
+    "stone": (0.9, 0.0, "stone", "grey"), "marble": (0.25, 0.0, "stone", "white"), "granite": (0.8, 0.0, "stone", "grey"),
+    "concrete": (0.95, 0.0, "stone", "grey"), "brick": (0.9, 0.0, "stone", "red"),
+    "plastic": (0.4, 0.0, "plain", None), "glass": (0.05, 0.0, "plain", "cyan"), "ceramic": (0.25, 0.0, "plain", None),
+    "porcelain": (0.2, 0.0, "plain", "white"), "clay": (0.9, 0.0, "stone", "rusty"),
+    "fabric": (0.95, 0.0, "fabric", None), "cloth": (0.95, 0.0, "fabric", None), "velvet": (0.9, 0.0, "fabric", None),
+    "wool": (1.0, 0.0, "fabric", None), "woolen": (1.0, 0.0, "fabric", None), "knitted": (1.0, 0.0, "fabric", None),
+    "leather": (0.55, 0.0, "fabric", "brown"), "rubber": (0.9, 0.0, "plain", "black"),
+}
+FINISH = {"shiny": 0.15, "glossy": 0.12, "polished": 0.1, "matte": 0.9, "dull": 0.85, "rough": 0.95}
+SIZES = {
+    "tiny": 0.45, "miniature": 0.5, "mini": 0.6, "little": 0.7, "small": 0.75, "short": 0.8,
+    "big": 1.35, "large": 1.4, "tall": 1.3, "huge": 1.9, "giant": 2.2, "enormous": 2.2, "massive": 2.0,
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    """What the prompt says about the surface and size, independent of which template is chosen."""
+
+    colors: tuple[tuple[int, int, int], ...] = ()
+    color_words: tuple[str, ...] = ()
+    material: str | None = None
+    finish: str | None = None
+    scale: float = 1.0
+    size_word: str | None = None
+
+    def apply(self, default: Material, primary: bool, secondary_color: bool = False) -> Material:
+        """`default` with the prompt's words applied: the first colour and the material go on the primary
+        parts; a second colour goes on the secondary parts (roles after the first)."""
+        out = default
+        if primary and self.material:
+            roughness, metallic, pattern, color_word = MATERIALS[self.material]
+            out = replace(out, roughness=roughness, metallic=metallic, pattern=pattern)
+            if color_word:
+                out = replace(out, color=srgb(COLORS[color_word]))
+        index = 0 if primary else 1
+        if (primary or secondary_color) and len(self.colors) > index:
+            out = replace(out, color=srgb(self.colors[index]))
+        if primary and self.finish:
+            out = replace(out, roughness=FINISH[self.finish])
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "colors": list(self.color_words),
+            "material": self.material,
+            "finish": self.finish,
+            "size": self.size_word,
+            "scale": self.scale,
+        }
+
+
+def srgb(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
+    return tuple(round(c / 255.0, 4) for c in rgb)
+
+
+def words(prompt: str) -> list[str]:
+    return re.findall(r"[a-z]+", prompt.lower())
+
+
+def parse_style(prompt: str) -> Style:
+    """Colour (with 'dark'/'light' shades), material, finish and size words of `prompt`, in reading order."""
+    tokens = words(prompt)
+    colors, color_words = [], []
+    finish = size_word = None
+    for i, word in enumerate(tokens):
+        if word in COLORS:
+            shade = SHADES.get(tokens[i - 1], 1.0) if i else 1.0
+            colors.append(tuple(int(min(255, c * shade)) for c in COLORS[word]))
+            color_words.append(f"{tokens[i - 1]} {word}" if shade != 1.0 else word)
+        if word in FINISH and finish is None:
+            finish = word
+        if word in SIZES and size_word is None:
+            size_word = word
+    # "golden" or "copper" is a metal only when no other material is named ("a golden wooden chair" is wood).
+    named = [w for w in tokens if w in MATERIALS]
+    plain = [w for w in named if w not in COLORS]
+    material = (plain or named or [None])[0]
+    return Style(
+        colors=tuple(colors), color_words=tuple(color_words), material=material, finish=finish,
+        scale=SIZES.get(size_word, 1.0), size_word=size_word,
+    )
+
+
+def strip_style(prompt: str) -> str:
+    """The prompt without colour, finish and size words: what is left describes the object's kind."""
+    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES)
+    kept = [w for w in prompt.split() if re.sub(r"[^a-z]", "", w.lower()) not in drop]
+    return " ".join(kept) or prompt
