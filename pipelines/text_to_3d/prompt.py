@@ -9,20 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-# sRGB colours (0-255) by the words people use for them.
+from ..paint.materials import COLOURS
+
+# sRGB colours (0-255): the painter's table plus a few more words people use for objects.
 COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (200, 30, 35), "crimson": (170, 20, 45), "scarlet": (225, 35, 20), "maroon": (110, 20, 30),
-    "orange": (240, 125, 20), "yellow": (245, 210, 40), "gold": (212, 175, 55), "golden": (212, 175, 55),
-    "green": (50, 160, 60), "lime": (150, 220, 50), "olive": (110, 115, 40), "emerald": (20, 150, 90),
-    "teal": (20, 130, 130), "cyan": (40, 200, 220), "turquoise": (60, 200, 190), "blue": (40, 80, 200),
-    "navy": (25, 35, 100), "azure": (60, 140, 230), "purple": (120, 50, 160), "violet": (140, 80, 200),
-    "lavender": (180, 160, 220), "magenta": (210, 40, 160), "pink": (240, 140, 170), "rose": (220, 90, 120),
-    "brown": (120, 75, 40), "tan": (200, 170, 120), "beige": (225, 210, 175), "white": (240, 240, 235),
-    "ivory": (245, 240, 220), "cream": (245, 235, 200), "black": (25, 25, 28), "grey": (128, 128, 128),
-    "gray": (128, 128, 128), "silver": (200, 200, 205), "copper": (185, 110, 65), "bronze": (165, 115, 55),
-    "brass": (195, 165, 80), "rusty": (150, 70, 35), "charcoal": (55, 55, 60),
+    **COLOURS, "scarlet": (225, 35, 20), "emerald": (20, 150, 90), "azure": (60, 140, 230),
+    "lavender": (180, 160, 220), "rose": (220, 90, 120), "rusty": (150, 70, 35), "charcoal": (55, 55, 60),
+    "chocolate": (90, 55, 35),
 }
-SHADES = {"dark": 0.55, "light": 1.35, "pale": 1.5, "bright": 1.15, "deep": 0.7}
+# Shade words: below 1 darkens, above 1 mixes that far (minus one) towards white.
+SHADES = {"dark": 0.55, "deep": 0.7, "bright": 1.1, "light": 1.35, "pale": 1.5}
 
 
 @dataclass(frozen=True)
@@ -101,6 +97,12 @@ def srgb(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
     return tuple(round(c / 255.0, 4) for c in rgb)
 
 
+def shaded(rgb: tuple[int, int, int], shade: float) -> tuple[int, int, int]:
+    if shade <= 1.0:
+        return tuple(int(c * shade) for c in rgb)
+    return tuple(int(round(c + (255 - c) * (shade - 1.0))) for c in rgb)
+
+
 def words(prompt: str) -> list[str]:
     return re.findall(r"[a-z]+", prompt.lower())
 
@@ -113,7 +115,7 @@ def parse_style(prompt: str) -> Style:
     for i, word in enumerate(tokens):
         if word in COLORS:
             shade = SHADES.get(tokens[i - 1], 1.0) if i else 1.0
-            colors.append(tuple(int(min(255, c * shade)) for c in COLORS[word]))
+            colors.append(shaded(COLORS[word], shade))
             color_words.append(f"{tokens[i - 1]} {word}" if shade != 1.0 else word)
         if word in FINISH and finish is None:
             finish = word
