@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 import trimesh
+from scipy.interpolate import PchipInterpolator
 
 from .prompt import Material
 
@@ -273,7 +274,7 @@ def barrel(rng, kit):
 def crate(rng, kit):
     size = rng.uniform(0.4, 0.9) * np.array([rng.uniform(0.9, 1.4), 1.0, rng.uniform(0.7, 1.1)])
     beam = size.min() * rng.uniform(0.08, 0.14)
-    parts = [("boards", kit.box(size - beam * 0.6, size / 2 * (0, 0, 2)))]
+    parts = [("boards", kit.box(size - beam * 0.6, (0, 0, size[2] / 2)))]
     for axis in range(3):
         for a in (-1, 1):
             for b in (-1, 1):
@@ -303,8 +304,10 @@ def vase(rng, kit):
     base, belly, neck, lip = (height * rng.uniform(0.15, 0.25), height * rng.uniform(0.25, 0.4),
                               height * rng.uniform(0.08, 0.18), height * rng.uniform(0.12, 0.22))
     belly_z, neck_z, wall = height * rng.uniform(0.3, 0.55), height * rng.uniform(0.75, 0.88), 0.006
-    outer = [(base, 0.0), (belly, belly_z), (neck, neck_z), (lip, height)]
-    inner = [(lip - wall, height), (neck - wall, neck_z), (belly - wall, belly_z), (base - wall, 0.015)]
+    z = np.linspace(0.0, height, 16)
+    radius = PchipInterpolator([0.0, belly_z, neck_z, height], [base, belly, neck, lip])(z)
+    outer = list(zip(radius, z))
+    inner = [(r - wall, max(h, 0.015)) for r, h in zip(radius[::-1], z[::-1])]
     return [("body", kit.lathe([(0, 0), *outer, *inner, (0, 0.015)]))]
 
 
@@ -381,13 +384,13 @@ def cactus(rng, kit):
     "a flower in a pot", "a potted plant with blossoms", "a bouquet of flowers", "tulips in a flowerpot",
     "a daisy", "a houseplant in a planter",
 ), petals=mat((230, 70, 110), 0.6), pot=mat((180, 90, 55), 0.9, 0.0, "stone"),
-    stem=mat((60, 140, 60), 0.7, 0.0, "foliage"), center=mat((245, 200, 40), 0.7))
+    stem=mat((60, 140, 60), 0.7, 0.0, "foliage"), center=mat((245, 200, 40), 0.7), soil=mat((75, 50, 30), 1.0, 0.0, "stone"))
 def potted_flower(rng, kit):
     pot_h, pot_r = rng.uniform(0.12, 0.2), rng.uniform(0.07, 0.12)
     wall = 0.008
     parts = [("pot", kit.lathe([(0, 0), (pot_r * 0.75, 0), (pot_r, pot_h), (pot_r - wall, pot_h),
                                 (pot_r * 0.75 - wall, wall), (0, wall)])),
-             ("stem", kit.cylinder(pot_r - wall * 1.5, pot_h * 0.85, (0, 0, wall)))]
+             ("soil", kit.cylinder(pot_r * 0.94 - wall, pot_h * 0.08, (0, 0, pot_h * 0.78)))]
     for _ in range(int(rng.integers(1, 6))):
         tip = np.array([rng.normal(0, pot_r * 0.8), rng.normal(0, pot_r * 0.8), pot_h + rng.uniform(0.12, 0.3)])
         parts.append(("stem", kit.rod((tip[0] * 0.2, tip[1] * 0.2, pot_h * 0.8), tip, 0.004)))
@@ -406,11 +409,13 @@ def potted_flower(rng, kit):
     "a mushroom", "a toadstool with white spots", "a red fly agaric mushroom", "a fungus", "wild forest mushrooms",
 ), cap=mat((200, 40, 35), 0.6), stalk=mat((235, 225, 205), 0.8), spots=mat((245, 245, 240), 0.7))
 def mushroom(rng, kit):
-    parts = []
+    parts, spread = [], 0.0
     for i in range(int(rng.integers(1, 4))):
         height = rng.uniform(0.08, 0.2) * (1.0 if i == 0 else rng.uniform(0.5, 0.8))
         stalk_r, cap_r = height * rng.uniform(0.12, 0.2), height * rng.uniform(0.45, 0.8)
-        base = np.zeros(3) if i == 0 else np.array([*rng.normal(0, 0.6, 2) * cap_r * 2.5, 0])
+        spread = spread or cap_r
+        side = rng.uniform(0, 2 * np.pi)
+        base = np.zeros(3) if i == 0 else spread * rng.uniform(1.1, 1.6) * np.array([np.cos(side), np.sin(side), 0])
         parts.append(("stalk", kit.lathe([(0, 0), (stalk_r * 1.3, 0), (stalk_r, height), (0, height)], base)))
         dome = cap_r * rng.uniform(0.4, 0.8)
         angles = np.linspace(0, np.pi / 2, 8)
@@ -541,7 +546,7 @@ def car(rng, kit):
     parts.append(("body", kit.box((cab_len * 0.6, width * 0.86, 0.05), (cab_x, 0, top + cab_h))))
     for sx in (-1, 1):
         for sy in (-1, 1):
-            center = (sx * length * 0.32, sy * (width / 2 - 0.12), wheel_r)
+            center = (sx * length * 0.32, sy * (width / 2 - 0.08), wheel_r)
             parts.append(("tyres", kit.rod(np.add(center, (0, -0.12, 0)), np.add(center, (0, 0.12, 0)), wheel_r,
                                            sections=kit.sections)))
         for sy in (-1, 1):
@@ -597,8 +602,8 @@ def rocket(rng, kit):
                         (radius + span * 0.6, 0, fin_h * 0.4)])
         parts.append(("fins", turned(fin.apply_translation((0, 0, height * 0.02)), a, [0, 0, 1])))
     for k in range(int(rng.integers(1, 4))):
-        parts.append(("window", kit.sphere(radius * 0.22, (radius * 0.93, 0, body_top * (0.55 + 0.13 * k)),
-                                           scale=(0.4, 1, 1))))
+        parts.append(("window", kit.sphere(radius * 0.22, (radius * 0.97, 0, body_top * (0.55 + 0.13 * k)),
+                                           scale=(0.5, 1, 1))))
     return parts
 
 
@@ -711,7 +716,7 @@ def snowman(rng, kit):
         r *= rng.uniform(0.6, 0.75)
     parts = [("snow", kit.sphere(radius, (0, 0, c))) for c, radius in centers]
     head_z, head_r = centers[-1]
-    parts.append(("carrot", turned(kit.cone(head_r * 0.15, head_r * rng.uniform(0.5, 0.9)), -np.pi / 2, [1, 0, 0])
+    parts.append(("carrot", turned(kit.cone(head_r * 0.15, head_r * rng.uniform(0.5, 0.9)), np.pi / 2, [1, 0, 0])
                   .apply_translation((0, -head_r * 0.9, head_z))))
     for sx in (-1, 1):
         parts.append(("coal", kit.sphere(head_r * 0.09, (sx * head_r * 0.35, -head_r * 0.88, head_z + head_r * 0.3), coarse=True)))
@@ -818,6 +823,11 @@ def person(rng, kit):
         parts.append(("skin", kit.sphere(height * 0.035, hand, coarse=True)))
     head = (0, 0, top + head_r * 1.2)
     parts.append(("skin", kit.sphere(head_r, head, scale=(1, 1, 1.15))))
-    parts.append(("hair", kit.sphere(head_r * 1.05, np.add(head, (0, head_r * 0.12, head_r * 0.25)),
+    parts.append(("hair", kit.sphere(head_r * 1.02, np.add(head, (0, head_r * 0.3, head_r * 0.3)),
                                      scale=(1, 1, rng.uniform(0.7, 1.0)))))
+    if rng.random() < 0.4:
+        parts.append(("clothes", kit.cone(width * rng.uniform(0.7, 1.0), torso_h * 1.4, (0, 0, leg_h - torso_h * 0.45))))
+    for sx in (-1, 1):
+        parts.append(("hair", kit.sphere(head_r * 0.1, (sx * head_r * 0.35, -head_r * 0.92, head[2] + head_r * 0.15),
+                                         coarse=True)))
     return parts
