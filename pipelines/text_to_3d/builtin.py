@@ -86,16 +86,22 @@ class BuiltinTextTo3D(Pipeline):
             self.encoder.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         )
 
-    def rank(self, prompt: str) -> list[tuple[str, float]]:
-        """Every template with its similarity to `prompt` (the best of its descriptions), best first."""
+    def similarities(self, prompts: list[str]) -> np.ndarray:
+        """(prompts, templates) cosine similarity of each prompt (style words removed) to each template's
+        closest description."""
         if self._embeddings is None:
             self.load(self.device or "cpu")
-        similarity = self._embeddings @ self.embed([strip_style(prompt)])[0]
+        similarity = self.embed([strip_style(p) for p in prompts]) @ self._embeddings.T
+        best = np.full((len(prompts), len(self.templates)), -1.0)
+        for column in range(len(self.templates)):
+            best[:, column] = similarity[:, self._owners == column].max(axis=1)
+        return best
+
+    def rank(self, prompt: str) -> list[tuple[str, float]]:
+        """Every template with its similarity to `prompt`, best first."""
+        scores = self.similarities([prompt])[0]
         names = list(self.templates)
-        best = np.full(len(names), -1.0)
-        np.maximum.at(best, self._owners, similarity)
-        order = np.argsort(-best, kind="stable")
-        return [(names[i], float(best[i])) for i in order]
+        return [(names[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)

@@ -132,7 +132,13 @@ def parse_style(prompt: str) -> Style:
 
 
 def strip_style(prompt: str) -> str:
-    """The prompt without colour, finish and size words: what is left describes the object's kind."""
+    """What the prompt says about the object's kind: colour, finish and size adjectives and possessive
+    owners dropped ("a knight's big red sword" -> "a sword"); the last word always stays ("an orange")."""
     drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES)
-    kept = [w for w in prompt.split() if re.sub(r"[^a-z]", "", w.lower()) not in drop]
-    return " ".join(kept) or prompt
+    tokens = prompt.split()
+    kept = [
+        w for i, w in enumerate(tokens)
+        if i == len(tokens) - 1
+        or not (re.sub(r"[^a-z]", "", w.lower()) in drop or re.search(r"\w('s|s')$", w.lower()))
+    ]
+    return " ".join(kept)

@@ -127,6 +127,7 @@ FABRIC = mat((70, 90, 150), 0.95, 0.0, "fabric")
 
 # -- furniture -----------------------------------------------------------------------------------
 @template("chair", "furniture", (
+    "a stool", "a sofa or couch", "an office chair", "a bench to sit on",
     "a chair", "a wooden dining chair with four legs and a backrest", "a seat to sit on with a back",
     "a kitchen chair", "an armchair", "a stool with a backrest for one person",
 ), frame=WOOD)
@@ -158,6 +159,7 @@ def chair(rng, kit):
 
 
 @template("table", "furniture", (
+    "a desk", "a workbench", "a nightstand",
     "a table", "a dining table", "a wooden desk", "a round coffee table", "a kitchen table with four legs",
     "a flat tabletop to eat or work at",
 ), top=WOOD)
@@ -182,6 +184,7 @@ def table(rng, kit):
 
 
 @template("bookshelf", "furniture", (
+    "a cupboard", "a wardrobe", "a dresser with drawers", "a shelf",
     "a bookshelf", "a bookcase full of books", "shelves with books", "a wooden shelving unit",
     "a library shelf", "a cabinet with open shelves",
 ), frame=DARK_WOOD, book_a=mat((160, 40, 40), 0.8), book_b=mat((40, 80, 140), 0.8), book_c=mat((200, 170, 90), 0.8))
@@ -210,6 +213,7 @@ def bookshelf(rng, kit):
 
 
 @template("bed", "furniture", (
+    "a bunk bed", "a cot",
     "a bed", "a double bed with pillows and a blanket", "a single bed to sleep in", "a bedroom bed with a headboard",
     "a mattress on a wooden bed frame",
 ), bedding=FABRIC, frame=WOOD, pillow=mat((240, 240, 235), 0.95, 0.0, "fabric"))
@@ -231,6 +235,7 @@ def bed(rng, kit):
 
 
 @template("lamp", "furniture", (
+    "a light", "a bedside lamp", "a standing lamp", "a lantern", "a chandelier",
     "a lamp", "a table lamp with a lampshade", "a floor lamp", "a desk light", "a reading lamp with a shade",
 ), shade=mat((235, 220, 180), 0.9, 0.0, "fabric"), stand=STEEL, bulb=mat((255, 245, 200), 0.2))
 def lamp(rng, kit):
@@ -251,6 +256,7 @@ def lamp(rng, kit):
 
 # -- containers ----------------------------------------------------------------------------------
 @template("barrel", "containers", (
+    "a cask", "a rain barrel", "a drum",
     "a barrel", "a wooden barrel with metal hoops", "a wine cask", "a keg of beer", "an oak storage drum",
 ), staves=WOOD, hoops=mat((70, 70, 75), 0.5, 1.0, "metal"))
 def barrel(rng, kit):
@@ -268,6 +274,7 @@ def barrel(rng, kit):
 
 
 @template("crate", "containers", (
+    "a treasure chest", "a chest", "a package", "a cube",
     "a crate", "a wooden crate", "a wooden shipping box", "a cargo box made of planks", "a storage box",
     "a cardboard box", "a cube-shaped wooden chest",
 ), boards=WOOD)
@@ -297,6 +304,7 @@ def crate(rng, kit):
 
 
 @template("vase", "containers", (
+    "a jar", "a pot", "a bucket", "a bowl", "a flask", "a jug",
     "a vase", "a flower vase", "a ceramic pot", "an amphora", "a clay jar", "a porcelain urn", "a bottle",
 ), body=mat((60, 110, 170), 0.25))
 def vase(rng, kit):
@@ -312,6 +320,7 @@ def vase(rng, kit):
 
 
 @template("mug", "containers", (
+    "a cup", "a goblet", "a chalice", "a glass to drink from", "a tankard",
     "a mug", "a coffee mug with a handle", "a cup of tea", "a teacup", "a ceramic cup", "a beer stein",
 ), body=CERAMIC)
 def mug(rng, kit):
@@ -326,6 +335,7 @@ def mug(rng, kit):
 
 # -- plants --------------------------------------------------------------------------------------
 @template("tree", "plants", (
+    "a birch tree", "a bush", "a shrub", "a palm tree", "a willow",
     "a tree", "an oak tree with a round leafy crown", "a leafy deciduous tree", "a big shady tree in a park",
     "a maple tree", "an apple tree",
 ), leaves=FOLIAGE, trunk=mat((100, 70, 45), 0.9, 0.0, "wood"))
@@ -343,6 +353,7 @@ def tree(rng, kit):
 
 
 @template("pine_tree", "plants", (
+    "an xmas tree",
     "a pine tree", "a fir tree", "a christmas tree", "a conifer", "an evergreen spruce", "a tall pine in a forest",
 ), needles=mat((35, 95, 50), 0.85, 0.0, "foliage"), trunk=mat((95, 65, 40), 0.9, 0.0, "wood"))
 def pine_tree(rng, kit):
@@ -358,6 +369,7 @@ def pine_tree(rng, kit):
 
 
 @template("cactus", "plants", (
+    "an aloe plant",
     "a cactus", "a saguaro cactus with arms", "a desert succulent", "a prickly cactus in the desert",
 ), cactus=mat((70, 140, 70), 0.7, 0.0, "foliage"), flower=mat((230, 80, 140), 0.6))
 def cactus(rng, kit):
@@ -381,6 +393,7 @@ def cactus(rng, kit):
 
 
 @template("potted_flower", "plants", (
+    "a flower", "a rose", "a sunflower", "a plant", "a bonsai",
     "a flower in a pot", "a potted plant with blossoms", "a bouquet of flowers", "tulips in a flowerpot",
     "a daisy", "a houseplant in a planter",
 ), petals=mat((230, 70, 110), 0.6), pot=mat((180, 90, 55), 0.9, 0.0, "stone"),
@@ -406,6 +419,7 @@ def potted_flower(rng, kit):
 
 
 @template("mushroom", "plants", (
+    "mushrooms", "a magic mushroom",
     "a mushroom", "a toadstool with white spots", "a red fly agaric mushroom", "a fungus", "wild forest mushrooms",
 ), cap=mat((200, 40, 35), 0.6), stalk=mat((235, 225, 205), 0.8), spots=mat((245, 245, 240), 0.7))
 def mushroom(rng, kit):
@@ -441,6 +455,7 @@ def lumpy(kit: Kit, radius: float, center, rng, roughness: float) -> trimesh.Tri
 
 
 @template("rock", "rocks", (
+    "a stone", "a cliff", "an asteroid", "a meteorite",
     "a rock", "a boulder", "a big stone", "a pile of rocks", "a pebble", "a craggy grey stone on the ground",
 ), stone=STONE)
 def rock(rng, kit):
@@ -455,6 +470,7 @@ def rock(rng, kit):
 
 
 @template("crystal", "rocks", (
+    "a diamond", "a jewel", "an ice crystal",
     "a crystal", "a cluster of glowing crystals", "a gemstone", "an amethyst geode", "quartz crystals growing from a rock",
     "a magic gem",
 ), crystal=mat((150, 90, 220), 0.08), rock=STONE)
@@ -475,6 +491,7 @@ def crystal(rng, kit):
 
 # -- buildings -----------------------------------------------------------------------------------
 @template("house", "buildings", (
+    "a building", "a barn", "a church", "a hut", "a shop",
     "a house", "a cottage with a pitched roof", "a small home with a door and windows", "a cabin", "a village house",
     "a two storey family home with a chimney",
 ), walls=mat((225, 215, 190), 0.9, 0.0, "stone"), roof=mat((150, 50, 40), 0.8), trim=DARK_WOOD,
@@ -502,6 +519,7 @@ def house(rng, kit):
 
 
 @template("tower", "buildings", (
+    "a castle", "a skyscraper", "a chimney stack", "a minaret", "a silo",
     "a tower", "a castle tower with battlements", "a stone watchtower", "a lighthouse", "a medieval keep",
     "a turret of a fortress",
 ), stone=STONE, roof=mat((60, 70, 110), 0.7))
@@ -526,6 +544,7 @@ def tower(rng, kit):
 
 # -- vehicles ------------------------------------------------------------------------------------
 @template("car", "vehicles", (
+    "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
     "a car", "a sedan", "a sports car", "a pickup truck", "an automobile with four wheels", "a taxi",
     "a vehicle to drive on the road",
 ), body=mat((200, 40, 40), 0.3, 0.6), tyres=BLACK_RUBBER, glass=mat((40, 50, 60), 0.05), lights=mat((250, 245, 220), 0.2))
@@ -556,6 +575,7 @@ def car(rng, kit):
 
 
 @template("boat", "vehicles", (
+    "a ship", "a canoe", "a kayak", "a submarine", "a pirate ship",
     "a boat", "a sailboat", "a small fishing boat", "a rowing boat", "a ship on the water", "a yacht with a sail",
 ), hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"))
 def boat(rng, kit):
@@ -582,6 +602,7 @@ def boat(rng, kit):
 
 
 @template("rocket", "vehicles", (
+    "a space shuttle", "a spacecraft",
     "a rocket", "a space rocket with fins", "a spaceship", "a missile", "a rocket ship launching to the moon",
 ), body=mat((235, 235, 240), 0.35, 0.3), fins=mat((200, 40, 40), 0.5), window=mat((80, 160, 220), 0.05))
 def rocket(rng, kit):
@@ -607,8 +628,44 @@ def rocket(rng, kit):
     return parts
 
 
+@template("airplane", "vehicles", (
+    "an airplane", "a plane with wings", "a jet airliner", "a small propeller aircraft", "a fighter jet",
+    "a biplane", "an aeroplane flying in the sky",
+), fuselage=mat((235, 235, 240), 0.35, 0.4), wings=mat((200, 45, 45), 0.45), glass=mat((40, 60, 90), 0.05))
+def airplane(rng, kit):
+    length = rng.uniform(6.0, 14.0)
+    radius = length * rng.uniform(0.05, 0.07)
+    body = trimesh.creation.capsule(length - 2 * radius, radius, count=[kit.sections, kit.sections])
+    body = turned(body, np.pi / 2, [0, 1, 0]).apply_translation((0, 0, radius))
+    span, chord = length * rng.uniform(0.8, 1.2), length * rng.uniform(0.12, 0.2)
+    sweep, wing_x = chord * rng.uniform(0.0, 1.0), length * rng.uniform(-0.05, 0.1)
+    parts = [("fuselage", body)]
+    wing_z = radius * (0.4 if rng.random() < 0.5 else 1.6)
+    levels = [wing_z, wing_z + radius * 2.2] if rng.random() < 0.2 else [wing_z]
+    for z in levels:
+        for sy in (-1, 1):
+            parts.append(("wings", kit.hull([(wing_x + chord / 2, 0, z), (wing_x - chord / 2, 0, z),
+                                            (wing_x + chord / 4 - sweep, sy * span / 2, z),
+                                            (wing_x - chord / 4 - sweep, sy * span / 2, z)]
+                                           + [(wing_x, 0, z + 0.06), (wing_x - sweep, sy * span / 2, z + 0.04)])))
+    tail = -length / 2 + radius
+    parts.append(("wings", kit.slab([(tail + chord * 0.6, radius * 1.6), (tail - radius * 0.5, radius * 1.6),
+                                     (tail - radius * 0.2, radius * 1.6 + length * rng.uniform(0.12, 0.2))], 0.08)))
+    for sy in (-1, 1):
+        parts.append(("wings", kit.hull([(tail + chord * 0.4, 0, radius * 1.2), (tail - radius * 0.4, 0, radius * 1.2),
+                                        (tail - radius * 0.2, sy * span * 0.2, radius * 1.2),
+                                        (tail + chord * 0.1, sy * span * 0.2, radius * 1.2),
+                                        (tail, 0, radius * 1.3)])))
+    parts.append(("glass", kit.sphere(radius * 0.8, (length / 2 - radius * 1.6, 0, radius * 1.55), scale=(1.6, 0.8, 0.5))))
+    if rng.random() < 0.5:
+        nose = length / 2 + 0.05
+        parts.append(("glass", kit.box((0.06, radius * 2.8, radius * 0.3), (nose, 0, radius))))
+    return parts
+
+
 # -- tools ---------------------------------------------------------------------------------------
 @template("hammer", "tools", (
+    "an axe", "a wrench", "a tool", "a pickaxe", "a screwdriver",
     "a hammer", "a claw hammer", "a carpenter's hammer for nails", "a mallet", "a sledgehammer", "a blacksmith's hammer",
 ), handle=WOOD, head=STEEL)
 def hammer(rng, kit):
@@ -624,6 +681,7 @@ def hammer(rng, kit):
 
 
 @template("sword", "tools", (
+    "a knife", "a cutlass", "a sabre", "a spear", "a blade",
     "a sword", "a knight's longsword", "a steel blade with a hilt", "a katana", "a dagger", "a medieval weapon",
 ), blade=STEEL, guard=mat((200, 160, 60), 0.3, 1.0, "metal"), grip=mat((90, 50, 30), 0.6, 0.0, "fabric"))
 def sword(rng, kit):
@@ -641,6 +699,7 @@ def sword(rng, kit):
 
 # -- food ----------------------------------------------------------------------------------------
 @template("apple", "food", (
+    "an orange", "a peach", "a plum", "a tomato", "a cherry",
     "an apple", "a red apple with a leaf", "a fruit", "a juicy green apple", "a pear", "a round fruit with a stem",
 ), skin=mat((190, 30, 35), 0.35), stem=mat((90, 60, 30), 0.9), leaf=mat((60, 140, 50), 0.6, 0.0, "foliage"))
 def apple(rng, kit):
@@ -658,6 +717,7 @@ def apple(rng, kit):
 
 
 @template("cake", "food", (
+    "a pie", "a tart", "a dessert", "a pastry", "a cheesecake",
     "a cake", "a birthday cake with candles", "a wedding cake with several tiers", "a chocolate gateau",
     "a sweet dessert with frosting", "a cupcake",
 ), cake=mat((245, 220, 200), 0.6), icing=mat((250, 250, 245), 0.4), candles=mat((120, 180, 230), 0.5),
@@ -683,6 +743,7 @@ def cake(rng, kit):
 
 
 @template("donut", "food", (
+    "a ring-shaped snack", "a cookie",
     "a donut", "a doughnut with pink icing and sprinkles", "a glazed ring doughnut", "a bagel", "a sweet pastry ring",
 ), icing=mat((240, 130, 170), 0.35), dough=mat((210, 150, 80), 0.8), sprinkles=mat((250, 250, 250), 0.5))
 def donut(rng, kit):
@@ -703,6 +764,7 @@ def donut(rng, kit):
 
 # -- creatures and characters -------------------------------------------------------------------
 @template("snowman", "characters", (
+    "a snow figure",
     "a snowman", "a snowman with a carrot nose and a top hat", "a figure made of snowballs", "frosty the snowman",
 ), snow=mat((245, 248, 252), 0.8), carrot=mat((240, 120, 20), 0.6), coal=mat((25, 25, 28), 0.8), twigs=DARK_WOOD)
 def snowman(rng, kit):
@@ -736,6 +798,7 @@ def snowman(rng, kit):
 
 
 @template("robot", "characters", (
+    "a mech", "a cyborg", "a machine", "an automaton",
     "a robot", "a friendly metal robot with an antenna", "an android", "a mechanical humanoid machine", "a droid",
     "a toy robot",
 ), body=mat((180, 185, 195), 0.35, 0.9, "metal"), joints=mat((60, 60, 65), 0.5, 0.8), eyes=mat((60, 200, 255), 0.2))
@@ -767,6 +830,7 @@ def robot(rng, kit):
 
 
 @template("duck", "creatures", (
+    "a swan", "a hen", "a penguin", "a parrot", "a seagull",
     "a duck", "a rubber duck", "a yellow duckling", "a bird", "a goose", "a chicken", "a swimming waterfowl",
 ), body=mat((250, 210, 40), 0.4), beak=mat((245, 130, 20), 0.4), eyes=mat((20, 20, 20), 0.2))
 def duck(rng, kit):
@@ -785,6 +849,7 @@ def duck(rng, kit):
 
 
 @template("fish", "creatures", (
+    "a shark", "a dolphin", "a whale", "a clownfish",
     "a fish", "a goldfish", "a tropical fish with fins", "a trout", "a salmon", "a sea creature that swims",
 ), body=mat((240, 130, 40), 0.35), fins=mat((250, 180, 90), 0.5), eyes=mat((20, 20, 20), 0.2))
 def fish(rng, kit):
@@ -802,6 +867,7 @@ def fish(rng, kit):
 
 
 @template("person", "characters", (
+    "a man", "a girl", "a boy", "a soldier", "a king", "an astronaut", "a wizard", "a knight",
     "a person", "a man standing", "a woman", "a human figure", "a child", "a little character with arms and legs",
     "a doll",
 ), clothes=mat((60, 90, 160), 0.9, 0.0, "fabric"), skin=mat((230, 185, 150), 0.6), hair=mat((70, 45, 30), 0.8))
@@ -830,4 +896,41 @@ def person(rng, kit):
     for sx in (-1, 1):
         parts.append(("hair", kit.sphere(head_r * 0.1, (sx * head_r * 0.35, -head_r * 0.92, head[2] + head_r * 0.15),
                                          coarse=True)))
+    return parts
+
+
+@template("quadruped", "creatures", (
+    "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
+    "a fox", "a bear", "a lion", "a deer", "a pet animal standing on four legs",
+), fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2))
+def quadruped(rng, kit):
+    length = rng.uniform(0.4, 2.0)
+    body_r, leg_len = length * rng.uniform(0.16, 0.24), length * rng.uniform(0.3, 0.6)
+    leg_r = body_r * rng.uniform(0.25, 0.4)
+    z = leg_len + body_r * 0.6
+    body = trimesh.creation.capsule(length * 0.55, body_r, count=[kit.sections, kit.sections])
+    parts = [("fur", turned(body, np.pi / 2, [0, 1, 0]).apply_translation((0, 0, z)))]
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            foot = np.array([sx * length * 0.27, sy * body_r * 0.55, leg_r])
+            parts.append(("fur", kit.rod(foot, foot + (0, 0, z - leg_r), leg_r)))
+            parts.append(("fur", kit.sphere(leg_r, foot, coarse=True)))
+    neck = np.array([length * 0.38, 0, z + body_r * 0.6])
+    head_r = body_r * rng.uniform(0.6, 0.9)
+    head = neck + (head_r * 0.6, 0, head_r * rng.uniform(0.6, 1.4))
+    parts.append(("fur", kit.rod((length * 0.3, 0, z), head, body_r * 0.45)))
+    parts.append(("fur", kit.sphere(head_r, head)))
+    snout = rng.uniform(0.4, 1.2)
+    parts.append(("fur", kit.sphere(head_r * 0.55, head + (head_r * 0.8, 0, -head_r * 0.25), scale=(snout + 0.5, 0.8, 0.7))))
+    parts.append(("nose", kit.sphere(head_r * 0.15, head + (head_r * (0.9 + 0.3 * snout), 0, -head_r * 0.1), coarse=True)))
+    pointed = rng.random() < 0.5
+    for sy in (-1, 1):
+        parts.append(("eyes", kit.sphere(head_r * 0.12, head + (head_r * 0.75, sy * head_r * 0.45, head_r * 0.3), coarse=True)))
+        ear = head + (0, sy * head_r * 0.55, head_r * 0.75)
+        if pointed:
+            parts.append(("fur", turned(kit.cone(head_r * 0.3, head_r * 0.6), sy * 0.3, [1, 0, 0]).apply_translation(ear)))
+        else:
+            parts.append(("fur", kit.sphere(head_r * 0.35, ear + (0, sy * head_r * 0.2, -head_r * 0.3), scale=(0.6, 0.3, 1.0))))
+    tail_end = np.array([-length * 0.45 - length * rng.uniform(0.1, 0.35), 0, z + body_r * rng.uniform(-0.5, 1.5)])
+    parts.append(("fur", kit.rod((-length * 0.35, 0, z + body_r * 0.3), tail_end, body_r * rng.uniform(0.1, 0.25))))
     return parts
