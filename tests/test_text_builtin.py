@@ -139,7 +139,18 @@ def test_colour_words_land_in_the_base_colour(pipeline):
     assert car.metadata["template"] == "car"
     r, g, b = node(car, "body").visual.material.baseColorFactor[:3]
     assert g > 2 * r and g > 2 * b
-    assert node(car, "tyres").visual.material.baseColorFactor[:3].min() > 200  # second colour: second role
+    assert node(car, "tyres").visual.material.baseColorFactor[:3].min() > 200  # the colour named with the wheels
+
+    tree = run(pipeline, "a tree with orange leaves", seed=1)
+    assert tree.metadata["template"] == "tree"
+    r, g, b = node(tree, "leaves").visual.material.baseColorFactor[:3]
+    assert r > 2 * g > 2 * b
+    trunk = TEMPLATES["tree"].materials["trunk"]
+    assert np.allclose(node(tree, "trunk").visual.material.baseColorFactor[:3] / 255.0, linear(trunk.color), atol=0.01)
+    person = run(pipeline, "a woman with a red dress and black hair", seed=1)
+    r, g, b = node(person, "clothes").visual.material.baseColorFactor[:3]
+    assert r > 4 * g and r > 4 * b
+    assert node(person, "hair").visual.material.baseColorFactor[:3].max() < 10
 
     dark, light = parse_style("a dark red vase").colors[0], parse_style("a light red vase").colors[0]
     assert sum(dark) < sum(parse_style("a red vase").colors[0]) < sum(light)

@@ -24,7 +24,7 @@ TEXTURE_SIZES = {"low": 512, "medium": 512, "high": 1024}
 # Procedural patterns of the templates, as the painter's solid-texture kinds.
 PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "fabric", "foliage": "stone",
                  "plain": "plastic"}
-WEAK_MATCH = 0.3  # below this cosine similarity the closest template is a guess, and the metadata says so
+WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
 # Templates are authored z-up; glTF is y-up with the front facing +z.
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 PROCEDURAL_NOTE = (
@@ -118,8 +118,9 @@ class BuiltinTextTo3D(Pipeline):
         warnings = []
         if score < WEAK_MATCH:
             warnings.append(
-                f"No template matches the prompt well (closest: {chosen}, similarity {score:.2f}); the result is "
-                f"the closest of the built-in kinds: {', '.join(self.templates)}."
+                f"No built-in template matches the prompt closely (closest: {chosen}, similarity {score:.2f}); "
+                f"the built-in generator knows these kinds: {', '.join(self.templates)}. "
+                "A learned text-to-3D model (such as Shap-E), where installed, handles other prompts."
             )
         extents = scene.extents
         metadata = {
@@ -160,9 +161,9 @@ def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, 
     """A scene with one node per role, each wearing its PBR material (a baked texture when `textured`)."""
     scene = trimesh.Scene()
     roles = list(template.materials)
+    colors = style.assign(roles)
     for role, mesh in meshes.items():
-        material = style.apply(template.materials[role], primary=role == roles[0],
-                               secondary_color=len(roles) > 1 and role == roles[1])
+        material = style.apply(template.materials[role], colors.get(role), primary=role == roles[0])
         name = f"{template.name}_{role}"
         if opts["textured"]:
             mesh = textured(mesh, material, opts["seed"], TEXTURE_SIZES[opts["detail"]], name)

@@ -55,37 +55,81 @@ SIZES = {
     "big": 1.35, "large": 1.4, "tall": 1.3, "huge": 1.9, "giant": 2.2, "enormous": 2.2, "massive": 2.0,
 }
 
+# Words for a part of an object, by the template roles they name ("black wheels" colours the tyres).
+PART_WORDS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("wheel", "wheels", "tire", "tires", "tyre", "tyres"), ("tyres",)),
+    **dict.fromkeys(("leaf", "leaves", "foliage", "canopy", "crown"), ("leaves", "needles", "leaf")),
+    "needles": ("needles",), "trunk": ("trunk",), "bark": ("trunk",),
+    **dict.fromkeys(("petal", "petals", "flower", "flowers", "blossom", "blossoms", "bloom", "blooms"),
+                    ("petals", "flower")),
+    **dict.fromkeys(("pot", "planter"), ("pot",)), **dict.fromkeys(("stem", "stems", "stalk"), ("stem", "stalk")),
+    "cap": ("cap",), **dict.fromkeys(("spots", "dots"), ("spots",)), "roof": ("roof",),
+    **dict.fromkeys(("wall", "walls"), ("walls",)), **dict.fromkeys(("door", "doors", "trim"), ("trim",)),
+    **dict.fromkeys(("window", "windows"), ("glass", "window")), **dict.fromkeys(("sail", "sails"), ("sail",)),
+    "hull": ("hull",), "deck": ("deck",), **dict.fromkeys(("fin", "fins"), ("fins",)),
+    **dict.fromkeys(("wing", "wings", "tail"), ("wings",)), "handle": ("handle",), "head": ("head",),
+    "blade": ("blade",), **dict.fromkeys(("hilt", "guard", "pommel"), ("guard",)), "grip": ("grip",),
+    **dict.fromkeys(("frosting", "icing", "glaze"), ("icing",)), **dict.fromkeys(("candle", "candles"), ("candles",)),
+    **dict.fromkeys(("sprinkle", "sprinkles"), ("sprinkles",)), **dict.fromkeys(("eye", "eyes"), ("eyes",)),
+    "beak": ("beak",), "nose": ("nose", "carrot"), "hair": ("hair",), "skin": ("skin",), "fur": ("fur",),
+    **dict.fromkeys(("shirt", "dress", "suit", "clothes", "jacket", "coat", "outfit", "uniform"), ("clothes",)),
+    **dict.fromkeys(("book", "books"), ("book_a", "book_b", "book_c")),
+    **dict.fromkeys(("shade", "lampshade"), ("shade",)), **dict.fromkeys(("base", "stand", "pole"), ("stand",)),
+    **dict.fromkeys(("hoop", "hoops", "band", "bands"), ("hoops",)),
+    **dict.fromkeys(("sheet", "sheets", "blanket", "duvet", "mattress", "bedding"), ("bedding",)),
+    **dict.fromkeys(("pillow", "pillows", "cushion", "cushions"), ("pillow",)),
+    **dict.fromkeys(("crystal", "crystals", "gems", "gem"), ("crystal",)),
+}
+
 
 @dataclass(frozen=True)
 class Style:
-    """What the prompt says about the surface and size, independent of which template is chosen."""
+    """What the prompt says about the surface and size, independent of which template is chosen.
 
-    colors: tuple[tuple[int, int, int], ...] = ()
-    color_words: tuple[str, ...] = ()
+    `mentions` are the colours in reading order as (colour word, sRGB, part word or None): a colour right
+    before a part word ("black wheels") is meant for that part.
+    """
+
+    mentions: tuple[tuple[str, tuple[int, int, int], str | None], ...] = ()
     material: str | None = None
     finish: str | None = None
     scale: float = 1.0
     size_word: str | None = None
 
-    def apply(self, default: Material, primary: bool, secondary_color: bool = False) -> Material:
-        """`default` with the prompt's words applied: the first colour and the material go on the primary
-        parts; a second colour goes on the secondary parts (roles after the first)."""
+    @property
+    def colors(self) -> list[tuple[int, int, int]]:
+        return [rgb for _, rgb, _ in self.mentions]
+
+    def assign(self, roles: list[str]) -> dict[str, tuple[int, int, int]]:
+        """Which role gets which colour: a colour named with one of these parts goes on it; the others go,
+        in reading order, on whichever of the first two roles (primary, secondary) are still uncoloured."""
+        out, free = {}, []
+        for _, rgb, part in self.mentions:
+            targets = [r for r in PART_WORDS.get(part, ()) if r in roles]
+            if targets:
+                out.update({r: rgb for r in targets if r not in out})
+            else:
+                free.append(rgb)
+        out.update(zip([r for r in roles[:2] if r not in out], free))
+        return out
+
+    def apply(self, default: Material, color: tuple[int, int, int] | None, primary: bool) -> Material:
+        """`default` with the prompt's colour for this part, and on the primary part its material and finish."""
         out = default
         if primary and self.material:
             roughness, metallic, pattern, color_word = MATERIALS[self.material]
             out = replace(out, roughness=roughness, metallic=metallic, pattern=pattern)
             if color_word:
                 out = replace(out, color=srgb(COLORS[color_word]))
-        index = 0 if primary else 1
-        if (primary or secondary_color) and len(self.colors) > index:
-            out = replace(out, color=srgb(self.colors[index]))
+        if color is not None:
+            out = replace(out, color=srgb(color))
         if primary and self.finish:
             out = replace(out, roughness=FINISH[self.finish])
         return out
 
     def describe(self) -> dict:
         return {
-            "colors": list(self.color_words),
+            "colors": [f"{word} {part}" if part else word for word, _, part in self.mentions],
             "material": self.material,
             "finish": self.finish,
             "size": self.size_word,
@@ -110,13 +154,15 @@ def words(prompt: str) -> list[str]:
 def parse_style(prompt: str) -> Style:
     """Colour (with 'dark'/'light' shades), material, finish and size words of `prompt`, in reading order."""
     tokens = words(prompt)
-    colors, color_words = [], []
+    mentions = []
     finish = size_word = None
     for i, word in enumerate(tokens):
         if word in COLORS:
             shade = SHADES.get(tokens[i - 1], 1.0) if i else 1.0
-            colors.append(shaded(COLORS[word], shade))
-            color_words.append(f"{tokens[i - 1]} {word}" if shade != 1.0 else word)
+            name = f"{tokens[i - 1]} {word}" if shade != 1.0 else word
+            following = [w for w in tokens[i + 1:i + 3] if w not in MATERIALS and w not in FINISH]
+            part = following[0] if following and following[0] in PART_WORDS else None
+            mentions.append((name, shaded(COLORS[word], shade), part))
         if word in FINISH and finish is None:
             finish = word
         if word in SIZES and size_word is None:
@@ -126,8 +172,8 @@ def parse_style(prompt: str) -> Style:
     plain = [w for w in named if w not in COLORS]
     material = (plain or named or [None])[0]
     return Style(
-        colors=tuple(colors), color_words=tuple(color_words), material=material, finish=finish,
-        scale=SIZES.get(size_word, 1.0), size_word=size_word,
+        mentions=tuple(mentions), material=material, finish=finish, scale=SIZES.get(size_word, 1.0),
+        size_word=size_word,
     )
 
 

@@ -320,6 +320,7 @@ def vase(rng, kit):
 
 
 @template("mug", "containers", (
+    "a trophy cup", "a teapot",
     "a cup", "a goblet", "a chalice", "a glass to drink from", "a tankard",
     "a mug", "a coffee mug with a handle", "a cup of tea", "a teacup", "a ceramic cup", "a beer stein",
 ), body=CERAMIC)
@@ -544,6 +545,7 @@ def tower(rng, kit):
 
 # -- vehicles ------------------------------------------------------------------------------------
 @template("car", "vehicles", (
+    "a motorcycle", "a tank", "a train", "a bicycle",
     "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
     "a car", "a sedan", "a sports car", "a pickup truck", "an automobile with four wheels", "a taxi",
     "a vehicle to drive on the road",
@@ -681,6 +683,7 @@ def hammer(rng, kit):
 
 
 @template("sword", "tools", (
+    "a dagger", "a key",
     "a knife", "a cutlass", "a sabre", "a spear", "a blade",
     "a sword", "a knight's longsword", "a steel blade with a hilt", "a katana", "a dagger", "a medieval weapon",
 ), blade=STEEL, guard=mat((200, 160, 60), 0.3, 1.0, "metal"), grip=mat((90, 50, 30), 0.6, 0.0, "fabric"))
@@ -699,6 +702,7 @@ def sword(rng, kit):
 
 # -- food ----------------------------------------------------------------------------------------
 @template("apple", "food", (
+    "a pumpkin", "a lemon",
     "an orange", "a peach", "a plum", "a tomato", "a cherry",
     "an apple", "a red apple with a leaf", "a fruit", "a juicy green apple", "a pear", "a round fruit with a stem",
 ), skin=mat((190, 30, 35), 0.35), stem=mat((90, 60, 30), 0.9), leaf=mat((60, 140, 50), 0.6, 0.0, "foliage"))
@@ -830,6 +834,7 @@ def robot(rng, kit):
 
 
 @template("duck", "creatures", (
+    "an owl", "an eagle",
     "a swan", "a hen", "a penguin", "a parrot", "a seagull",
     "a duck", "a rubber duck", "a yellow duckling", "a bird", "a goose", "a chicken", "a swimming waterfowl",
 ), body=mat((250, 210, 40), 0.4), beak=mat((245, 130, 20), 0.4), eyes=mat((20, 20, 20), 0.2))
@@ -867,6 +872,7 @@ def fish(rng, kit):
 
 
 @template("person", "characters", (
+    "a statue of a person", "a zombie", "an alien",
     "a man", "a girl", "a boy", "a soldier", "a king", "an astronaut", "a wizard", "a knight",
     "a person", "a man standing", "a woman", "a human figure", "a child", "a little character with arms and legs",
     "a doll",
@@ -900,6 +906,7 @@ def person(rng, kit):
 
 
 @template("quadruped", "creatures", (
+    "a dinosaur", "an elephant", "a dragon", "a teddy bear", "a wolf", "a tiger", "a rabbit",
     "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
     "a fox", "a bear", "a lion", "a deer", "a pet animal standing on four legs",
 ), fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2))
