@@ -20,7 +20,8 @@ from .options import options
 from .prompt import Material, Style, parse_style, strip_style
 from .templates import TEMPLATES, Kit, Template
 
-TEXTURE_SIZES = {"low": 512, "medium": 512, "high": 1024}
+TEXTURE_SIZES = {"low": 512, "medium": 1024, "high": 1536}  # texels across the whole asset; parts get a share
+MIN_TEXTURE = 64
 # Procedural patterns of the templates, as the painter's solid-texture kinds.
 PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "fabric", "foliage": "stone",
                  "plain": "plastic"}
@@ -162,11 +163,13 @@ def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, 
     scene = trimesh.Scene()
     roles = list(template.materials)
     colors = style.assign(roles)
+    total_area = sum(m.area for m in meshes.values())
     for role, mesh in meshes.items():
         material = style.apply(template.materials[role], colors.get(role), primary=role == roles[0])
         name = f"{template.name}_{role}"
         if opts["textured"]:
-            mesh = textured(mesh, material, opts["seed"], TEXTURE_SIZES[opts["detail"]], name)
+            size = texture_size(TEXTURE_SIZES[opts["detail"]], mesh.area / total_area)
+            mesh = textured(mesh, material, opts["seed"], size, name)
         else:
             mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
                 name=name, baseColorFactor=[*linear(material.color), 1.0],
@@ -174,6 +177,13 @@ def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, 
             ))
         scene.add_geometry(mesh, geom_name=name, node_name=name)
     return scene
+
+
+def texture_size(full: int, area_share: float) -> int:
+    """Texels for a part with `area_share` of the asset's surface: small parts (eyes, buttons) get small
+    textures, so every part has about the same texel density and baking time follows the total area."""
+    side = full * np.sqrt(max(area_share, 0.0))
+    return int(min(full, max(MIN_TEXTURE, MIN_TEXTURE * round(side / MIN_TEXTURE))))
 
 
 def textured(mesh: trimesh.Trimesh, material: Material, seed: int, size: int, name: str) -> trimesh.Trimesh:
