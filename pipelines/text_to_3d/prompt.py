@@ -178,9 +178,10 @@ def parse_style(prompt: str) -> Style:
 
 
 def strip_style(prompt: str) -> str:
-    """What the prompt says about the object's kind: colour, finish and size adjectives and possessive
-    owners dropped ("a knight's big red sword" -> "a sword"); the last word always stays ("an orange")."""
-    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES)
+    """What the prompt says about the object's kind: colour, material, finish and size adjectives and
+    possessive owners dropped ("a knight's big red steel sword" -> "a sword"); the last word always stays
+    ("an orange", "a stone")."""
+    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS)
     tokens = prompt.split()
     kept = [
         w for i, w in enumerate(tokens)

@@ -320,6 +320,7 @@ def vase(rng, kit):
 
 
 @template("mug", "containers", (
+    "a cup of hot chocolate", "a mug of cocoa",
     "a trophy cup", "a teapot",
     "a cup", "a goblet", "a chalice", "a glass to drink from", "a tankard",
     "a mug", "a coffee mug with a handle", "a cup of tea", "a teacup", "a ceramic cup", "a beer stein",
@@ -336,6 +337,7 @@ def mug(rng, kit):
 
 # -- plants --------------------------------------------------------------------------------------
 @template("tree", "plants", (
+    "a cherry tree", "a fruit tree", "a baobab",
     "a birch tree", "a bush", "a shrub", "a palm tree", "a willow",
     "a tree", "an oak tree with a round leafy crown", "a leafy deciduous tree", "a big shady tree in a park",
     "a maple tree", "an apple tree",
@@ -420,6 +422,7 @@ def potted_flower(rng, kit):
 
 
 @template("mushroom", "plants", (
+    "a porcini", "a morel", "a chanterelle", "a puffball",
     "mushrooms", "a magic mushroom",
     "a mushroom", "a toadstool with white spots", "a red fly agaric mushroom", "a fungus", "wild forest mushrooms",
 ), cap=mat((200, 40, 35), 0.6), stalk=mat((235, 225, 205), 0.8), spots=mat((245, 245, 240), 0.7))
@@ -492,6 +495,7 @@ def crystal(rng, kit):
 
 # -- buildings -----------------------------------------------------------------------------------
 @template("house", "buildings", (
+    "a farmhouse", "a villa", "a bungalow", "a temple",
     "a building", "a barn", "a church", "a hut", "a shop",
     "a house", "a cottage with a pitched roof", "a small home with a door and windows", "a cabin", "a village house",
     "a two storey family home with a chimney",
@@ -520,6 +524,7 @@ def house(rng, kit):
 
 
 @template("tower", "buildings", (
+    "a keep", "a bell tower", "a clock tower", "a water tower",
     "a castle", "a skyscraper", "a chimney stack", "a minaret", "a silo",
     "a tower", "a castle tower with battlements", "a stone watchtower", "a lighthouse", "a medieval keep",
     "a turret of a fortress",
@@ -545,6 +550,7 @@ def tower(rng, kit):
 
 # -- vehicles ------------------------------------------------------------------------------------
 @template("car", "vehicles", (
+    "a limousine", "a convertible", "an ambulance", "a fire truck",
     "a motorcycle", "a tank", "a train", "a bicycle",
     "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
     "a car", "a sedan", "a sports car", "a pickup truck", "an automobile with four wheels", "a taxi",
@@ -577,6 +583,7 @@ def car(rng, kit):
 
 
 @template("boat", "vehicles", (
+    "a galleon", "a ferry", "a raft", "a viking ship", "a gondola",
     "a ship", "a canoe", "a kayak", "a submarine", "a pirate ship",
     "a boat", "a sailboat", "a small fishing boat", "a rowing boat", "a ship on the water", "a yacht with a sail",
 ), hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"))
@@ -721,6 +728,7 @@ def apple(rng, kit):
 
 
 @template("cake", "food", (
+    "a slice of cake", "a muffin",
     "a pie", "a tart", "a dessert", "a pastry", "a cheesecake",
     "a cake", "a birthday cake with candles", "a wedding cake with several tiers", "a chocolate gateau",
     "a sweet dessert with frosting", "a cupcake",
@@ -834,6 +842,7 @@ def robot(rng, kit):
 
 
 @template("duck", "creatures", (
+    "a pigeon", "a flamingo", "a mallard", "a songbird",
     "an owl", "an eagle",
     "a swan", "a hen", "a penguin", "a parrot", "a seagull",
     "a duck", "a rubber duck", "a yellow duckling", "a bird", "a goose", "a chicken", "a swimming waterfowl",
@@ -854,6 +863,7 @@ def duck(rng, kit):
 
 
 @template("fish", "creatures", (
+    "a carp", "a tuna", "a piranha",
     "a shark", "a dolphin", "a whale", "a clownfish",
     "a fish", "a goldfish", "a tropical fish with fins", "a trout", "a salmon", "a sea creature that swims",
 ), body=mat((240, 130, 40), 0.35), fins=mat((250, 180, 90), 0.5), eyes=mat((20, 20, 20), 0.2))
@@ -872,6 +882,7 @@ def fish(rng, kit):
 
 
 @template("person", "characters", (
+    "a ballerina", "a pirate", "a princess", "a chef", "a ninja",
     "a statue of a person", "a zombie", "an alien",
     "a man", "a girl", "a boy", "a soldier", "a king", "an astronaut", "a wizard", "a knight",
     "a person", "a man standing", "a woman", "a human figure", "a child", "a little character with arms and legs",
@@ -906,6 +917,7 @@ def person(rng, kit):
 
 
 @template("quadruped", "creatures", (
+    "a giraffe", "a zebra", "a goat", "a mouse", "a squirrel",
     "a dinosaur", "an elephant", "a dragon", "a teddy bear", "a wolf", "a tiger", "a rabbit",
     "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
     "a fox", "a bear", "a lion", "a deer", "a pet animal standing on four legs",
