@@ -14,6 +14,7 @@ import trimesh
 from pipelines.base import Stages
 from pipelines.errors import InputError
 from pipelines.mesh.export import export_asset
+from pipelines.mesh.io import scene_stats
 from pipelines.text_to_3d.builtin import BuiltinTextTo3D, assemble, linear
 from pipelines.text_to_3d.prompt import parse_style
 from pipelines.text_to_3d.templates import TEMPLATES, Kit
@@ -116,6 +117,7 @@ def test_every_template_is_clean_and_grounded(name):
         parts = template.build(np.random.default_rng(seed), Kit("low"))
         assert {role for role, _ in parts} <= set(template.materials)
         meshes = assemble(parts, 1.0)
+        assert scene_stats(trimesh.Scene(list(meshes.values())))["watertight"], (name, seed)
         for role, mesh in meshes.items():
             assert mesh.is_watertight and mesh.is_winding_consistent, (name, seed, role)
             for body in mesh.split(only_watertight=False):

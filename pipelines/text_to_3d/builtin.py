@@ -18,7 +18,7 @@ from ..mesh.texture import bake_texture, unwrap, with_texture
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
 from .prompt import Material, Style, parse_style, strip_style
-from .templates import TEMPLATES, Kit, Template
+from .templates import TEMPLATES, Kit, Template, solid
 
 TEXTURE_SIZES = {"low": 512, "medium": 1024, "high": 1536}  # texels across the whole asset; parts get a share
 MIN_TEXTURE = 64
@@ -145,11 +145,11 @@ class BuiltinTextTo3D(Pipeline):
 
 
 def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float) -> dict[str, trimesh.Trimesh]:
-    """One mesh per role, scaled, turned y-up and standing centred on the ground (y = 0)."""
+    """One closed mesh per role, scaled, turned y-up and standing centred on the ground (y = 0)."""
     roles: dict[str, list[trimesh.Trimesh]] = {}
     for role, mesh in parts:
         roles.setdefault(role, []).append(mesh)
-    meshes = {role: trimesh.util.concatenate(group) for role, group in roles.items()}
+    meshes = {role: solid(group) for role, group in roles.items()}
     transform = Z_UP_TO_Y_UP @ trimesh.transformations.scale_matrix(scale)
     points = trimesh.transform_points(np.vstack([m.bounds for m in meshes.values()]), transform)
     lowest, highest = points.min(axis=0), points.max(axis=0)

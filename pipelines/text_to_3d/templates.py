@@ -87,6 +87,20 @@ def cut(solid: trimesh.Trimesh, tool: trimesh.Trimesh) -> trimesh.Trimesh:
     return outward(trimesh.boolean.difference([solid, tool], engine="manifold"))
 
 
+def solid(meshes: list[trimesh.Trimesh]) -> trimesh.Trimesh:
+    """One closed surface for parts that touch or overlap: their union (manifold3d), so no faces hide inside
+    and no two parts share an edge; where the union comes out unclean, the closed parts side by side."""
+    if len(meshes) == 1:
+        return meshes[0]
+    union = trimesh.boolean.union(meshes, engine="manifold")
+    union.merge_vertices()
+    union.update_faces(union.nondegenerate_faces())
+    union.remove_unreferenced_vertices()
+    if union.is_watertight and union.is_winding_consistent and union.volume > 0:
+        return union
+    return trimesh.util.concatenate(meshes)
+
+
 @dataclass(frozen=True)
 class Template:
     name: str
