@@ -25,6 +25,7 @@ MIN_TEXTURE = 64
 # Procedural patterns of the templates, as the painter's solid-texture kinds.
 PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "fabric", "foliage": "stone",
                  "plain": "plastic"}
+SMOOTH_ANGLE = np.radians(40)  # faces meeting at a sharper angle get their own normals (box edges stay crisp)
 WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
 # Templates are authored z-up; glTF is y-up with the front facing +z.
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
@@ -159,12 +160,17 @@ def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float) -> dict[str
 
 
 def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, opts: dict) -> trimesh.Scene:
-    """A scene with one node per role, each wearing its PBR material (a baked texture when `textured`)."""
+    """A scene with one node per role, each wearing its PBR material (a baked texture when `textured`).
+
+    Vertices are split along sharp edges first, so viewers shade boxes flat and spheres smooth; the surface
+    stays closed (the split vertices coincide).
+    """
     scene = trimesh.Scene()
     roles = list(template.materials)
     colors = style.assign(roles)
     total_area = sum(m.area for m in meshes.values())
     for role, mesh in meshes.items():
+        mesh = trimesh.graph.smooth_shade(mesh, angle=SMOOTH_ANGLE)
         material = style.apply(template.materials[role], colors.get(role), primary=role == roles[0])
         name = f"{template.name}_{role}"
         if opts["textured"]:
