@@ -697,7 +697,8 @@ def hammer(rng, kit):
     parts = [("handle", kit.lathe([(0, 0), (grip * 1.2, 0), (grip, length * 0.3), (grip * 0.8, length), (0, length)])),
              ("head", kit.box((head_len * 0.6, head_w, head_w * 1.2), (head_len * 0.2, 0, length)))]
     if rng.random() < 0.5:
-        parts.append(("head", kit.rod((-head_len * 0.1, 0, length), (-head_len * 0.5, 0, length + head_w * 0.4), head_w * 0.35)))
+        claw_tip = (-head_len * 0.5, 0, length + head_w * 0.4)
+        parts.append(("head", kit.rod((-head_len * 0.1, 0, length), claw_tip, head_w * 0.35)))
     else:
         parts.append(("head", kit.box((head_len * 0.5, head_w * 1.2, head_w * 1.4), (-head_len * 0.25, 0, length))))
     return [(role, turned(mesh, np.pi / 2, [0, 1, 0])) for role, mesh in parts]
@@ -807,7 +808,8 @@ def snowman(rng, kit):
     parts.append(("carrot", turned(kit.cone(head_r * 0.15, head_r * rng.uniform(0.5, 0.9)), np.pi / 2, [1, 0, 0])
                   .apply_translation((0, -head_r * 0.9, head_z))))
     for sx in (-1, 1):
-        parts.append(("coal", kit.sphere(head_r * 0.09, (sx * head_r * 0.35, -head_r * 0.88, head_z + head_r * 0.3), coarse=True)))
+        eye = (sx * head_r * 0.35, -head_r * 0.88, head_z + head_r * 0.3)
+        parts.append(("coal", kit.sphere(head_r * 0.09, eye, coarse=True)))
     body_z, body_r = centers[-2]
     for k in range(int(rng.integers(2, 5))):
         zz = body_z + body_r * (0.5 - 0.3 * k)
@@ -872,7 +874,8 @@ def duck(rng, kit):
              ("beak", kit.sphere(1.0, head + (head_r * 1.05, 0, -head_r * 0.15),
                                  scale=(head_r * 0.7, head_r * 0.45, head_r * 0.18)))]
     for sy in (-1, 1):
-        parts.append(("eyes", kit.sphere(head_r * 0.14, head + (head_r * 0.6, sy * head_r * 0.65, head_r * 0.3), coarse=True)))
+        eye = head + (head_r * 0.6, sy * head_r * 0.65, head_r * 0.3)
+        parts.append(("eyes", kit.sphere(head_r * 0.14, eye, coarse=True)))
     return parts
 
 
@@ -958,12 +961,14 @@ def quadruped(rng, kit):
     parts.append(("nose", kit.sphere(head_r * 0.15, head + (head_r * (0.9 + 0.3 * snout), 0, -head_r * 0.1), coarse=True)))
     pointed = rng.random() < 0.5
     for sy in (-1, 1):
-        parts.append(("eyes", kit.sphere(head_r * 0.12, head + (head_r * 0.75, sy * head_r * 0.45, head_r * 0.3), coarse=True)))
+        eye = head + (head_r * 0.75, sy * head_r * 0.45, head_r * 0.3)
+        parts.append(("eyes", kit.sphere(head_r * 0.12, eye, coarse=True)))
         ear = head + (0, sy * head_r * 0.55, head_r * 0.75)
         if pointed:
             parts.append(("fur", turned(kit.cone(head_r * 0.3, head_r * 0.6), sy * 0.3, [1, 0, 0]).apply_translation(ear)))
         else:
-            parts.append(("fur", kit.sphere(head_r * 0.35, ear + (0, sy * head_r * 0.2, -head_r * 0.3), scale=(0.6, 0.3, 1.0))))
+            flap = ear + (0, sy * head_r * 0.2, -head_r * 0.3)
+            parts.append(("fur", kit.sphere(head_r * 0.35, flap, scale=(0.6, 0.3, 1.0))))
     tail_end = np.array([-length * 0.45 - length * rng.uniform(0.1, 0.35), 0, z + body_r * rng.uniform(-0.5, 1.5)])
     parts.append(("fur", kit.rod((-length * 0.35, 0, z + body_r * 0.3), tail_end, body_r * rng.uniform(0.1, 0.25))))
     return parts
