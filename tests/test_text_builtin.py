@@ -247,3 +247,10 @@ def test_exported_glb_is_valid(pipeline, tmp_path, prompt):
 def test_bad_prompts_are_refused(pipeline, prompt):
     with pytest.raises(InputError):
         run(pipeline, prompt)
+
+
+def test_prompt_outside_the_library_still_gives_an_asset_and_says_so(pipeline):
+    out = run(pipeline, "qwzx vlorp", seed=1, detail="low")
+    assert out.metadata["similarity"] < 0.5
+    assert len(out.warnings) == 1 and out.metadata["template"] in out.warnings[0]
+    assert out.asset.geometry
