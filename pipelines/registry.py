@@ -16,6 +16,7 @@ from .errors import InputError
 # "module:Class", one line per pipeline.
 ENTRIES: list[str] = [
     "pipelines.mesh_tools:MeshToolsPipeline",
+    "pipelines.text_to_3d.builtin:BuiltinTextTo3D",
     "pipelines.image_to_3d.builtin:BuiltinImageTo3D",
     "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2Mini",
     "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2",
