@@ -217,7 +217,7 @@ class GPUManager:
 
     def _plan(self, entry: Entry) -> Plan | None:
         """Where `entry` can run now (with the evictions that takes), or None to wait."""
-        if entry.moving or (entry.users and not entry.pipeline.reentrant):
+        if self._busy_itself(entry):
             return None
         pinned = self._pinned(entry)
         if pinned is not None:
@@ -256,10 +256,18 @@ class GPUManager:
         return victims if free >= need else None
 
     # -- waiting, fairness -------------------------------------------------------
+    def _head(self) -> int | None:
+        """The oldest request waiting for memory (one waiting for its own busy pipeline does not count)."""
+        return next((t for t in self._waiting if t in self._blocked), None)
+
     def _may_go(self, ticket: int) -> bool:
         """FIFO with bounded overtaking: the oldest waiter, once overtaken enough, goes first."""
-        head = self._waiting[0]
-        return ticket == head or self._overtaken.get(head, 0) < self.max_overtakes
+        head = self._head()
+        return head is None or ticket == head or self._overtaken.get(head, 0) < self.max_overtakes
+
+    @staticmethod
+    def _busy_itself(entry: Entry) -> bool:
+        return entry.moving or (entry.users > 0 and not entry.pipeline.reentrant)
 
     def _claim(self, entry: Entry, timeout: float | None) -> tuple[Plan, float]:
         """Wait (bounded) until `entry` can be placed; commit the plan's bookkeeping."""
@@ -274,11 +282,14 @@ class GPUManager:
             while True:
                 plan = self._plan(entry) if self._may_go(ticket) else None
                 if plan is not None:
-                    head = self._waiting[0]
-                    if head != ticket and head in self._blocked:
+                    head = self._head()
+                    if head is not None and head != ticket:
                         self._overtaken[head] = self._overtaken.get(head, 0) + 1
                     break
-                self._blocked.add(ticket)
+                if self._busy_itself(entry):
+                    self._blocked.discard(ticket)  # waits for its pipeline, not for memory
+                else:
+                    self._blocked.add(ticket)
                 remaining = start + limit - time.monotonic()
                 if remaining <= 0:
                     self.counters["timeouts"] += 1
@@ -387,7 +398,8 @@ class GPUManager:
                 clean = self._end_activity(target, token)
         lease.load_s = time.monotonic() - start
         with self._cond:
-            if clean and "weights" not in entry.measured and after >= before:
+            # A load that allocated nothing on this meter (weights kept elsewhere) keeps the declared size.
+            if clean and "weights" not in entry.measured and after > before:
                 entry.weights = after - before
                 entry.measured.add("weights")
             if previous is None:
@@ -461,9 +473,9 @@ class GPUManager:
             with self._cond:
                 self._end_activity(device, token)
             raise
-        working = max(0, device.meter.peak() - before)
+        working = device.meter.peak() - before
         with self._cond:
-            if self._end_activity(device, token):
+            if self._end_activity(device, token) and working > 0:
                 # The first measurement replaces the declared value; later ones only raise it.
                 key = "offload_peak" if lease.offload else "peak"
                 current = getattr(entry, key) if key in entry.measured else 0

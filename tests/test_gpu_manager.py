@@ -295,43 +295,51 @@ def test_many_threads_no_double_placement_and_sums_add_up(gpu, ram):
 
 @pytest.mark.parametrize("max_overtakes, big_gets_in", [(3, True), (10**6, False)])
 def test_large_pipeline_is_not_starved_by_small_ones(gpu, ram, max_overtakes, big_gets_in):
-    """Two small jobs hand the device to each other so it is never empty; only aging lets the big one in."""
+    """Two small jobs hand the device to each other so one is always in use; only aging lets the big one in.
+
+    Each small job stays in use until the other has started again, unless the other
+    is held back by the manager (two requests waiting: the big one and that small one).
+    """
     manager = GPUManager([gpu, ram], max_overtakes=max_overtakes)
     smalls = [make(f"s{i}", [gpu, ram], weights_gib=2) for i in range(2)]
     big = make("big", [gpu, ram], weights_gib=9)
-    holders = threading.Condition()
-    holding = set()
+    relay = threading.Condition()
+    entered = [0, 0]
     stop = threading.Event()
 
-    def relay(i):
-        while not stop.is_set():
-            def hold():
-                with holders:
-                    holding.add(i)
-                    holders.notify_all()
-                    holders.wait_for(lambda: (1 - i) in holding or stop.is_set(), timeout=0.3)
-                    holding.discard(i)
-            try:
-                use(manager, smalls[i], hold)
-            except TimeoutError:
-                return
+    def hold(i):
+        with relay:
+            entered[i] += 1
+            relay.notify_all()
+            seen = entered[1 - i]
+            deadline = time.monotonic() + 10  # a safety bound only; the test never relies on it
+            while not (entered[1 - i] > seen or stop.is_set() or manager.status()["waiting"] >= 2):
+                if time.monotonic() > deadline:
+                    break
+                relay.wait(0.01)
 
-    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
+    def small_jobs(i):
+        while not stop.is_set():
+            use(manager, smalls[i], lambda: hold(i))
+
+    threads = [threading.Thread(target=small_jobs, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
-    with holders:
-        assert holders.wait_for(lambda: len(holding) == 2, timeout=5)
+    with relay:
+        assert relay.wait_for(lambda: min(entered) >= 2, timeout=5)
     try:
         if big_gets_in:
             assert use(manager, big)["device"] == "fake:0"
+            assert manager.counters["evictions"] >= 2  # both small ones made room
         else:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(TimeoutError, match="Waited 2 s for memory to run big"):
                 with manager.acquire(big, timeout=1.5):
                     pass
     finally:
         stop.set()
         for t in threads:
             t.join(10)
+    assert not any(t.is_alive() for t in threads)
     assert_consistent(manager)
 
 
