@@ -398,3 +398,34 @@ def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
     assert metadata["placement"]["oom_retries"] == 0
     assert_valid_glb(glb)
     assert_consistent(manager)
+
+
+def test_pinned_weights_pack_a_module_into_one_host_buffer():
+    import torch
+
+    from queueing.pinned import PinnedWeights
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3).half())
+    module.eval()
+    x = torch.randn(4, 7)
+    expected = module[2](module[1](module[0](x)).half())
+    weights = PinnedWeights(module, pin=False)
+    start, end = weights.host.data_ptr(), weights.host.data_ptr() + weights.nbytes
+    tensors = [*module.parameters(), *module.buffers()]
+    assert all(start <= t.data_ptr() < end and t.data_ptr() % 512 == 0 for t in tensors)
+    assert torch.equal(module[2](module[1](module[0](x)).half()), expected)
+    weights.to("cpu")
+    assert weights.device_buffer is None and weights.device == "cpu"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message shown without CUDA")
+def test_gpu_swap_bench_says_it_needs_cuda():
+    import subprocess
+
+    from .conftest import ROOT
+
+    help_text = subprocess.run([sys.executable, "bench/gpu_swap.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--cap-gib" in help_text.stdout
+    result = subprocess.run([sys.executable, "bench/gpu_swap.py"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "needs a CUDA GPU" in result.stderr
