@@ -15,7 +15,7 @@ import pytest
 from pipelines.base import GiB, MiB, Pipeline, PipelineOutput, Stages
 from pipelines.errors import InputError, PipelineUnavailable
 from pipelines.registry import Registry
-from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, fake_device, parse_budget
+from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, cuda_devices, fake_device, parse_budget
 from queueing.fake import FakePipeline
 from queueing.gpu_manager import DeviceOutOfMemory, GPUManager
 from queueing.studio import Studio
@@ -73,6 +73,38 @@ def test_parse_budget():
     assert parse_budget("512MiB", 0) == 512 * MiB
     with pytest.raises(ValueError, match="fraction"):
         parse_budget("lots", 0)
+
+
+def two_fake_gpus(monkeypatch, free=(30 * GiB, 70 * GiB), total=80 * GiB):
+    """torch as seen by `cuda_devices`: two GPUs of `total` bytes with `free` bytes free."""
+    cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: len(free),
+                                 mem_get_info=lambda index: (free[index], total))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+
+
+def test_gpu_budgets_by_flag_keep_the_reserve_and_what_others_hold(monkeypatch):
+    two_fake_gpus(monkeypatch)
+    budgets = [d.budget_bytes for d in cuda_devices("0.5", reserve="1GiB")]
+    assert budgets == [29 * GiB, 40 * GiB]  # cuda:0 is capped by its free memory less the reserve
+    budgets = [d.budget_bytes for d in cuda_devices("20GiB,0.9", reserve=0)]
+    assert budgets == [20 * GiB, 70 * GiB]  # 0.9 of cuda:1 is more than its 70 GiB free
+    with pytest.raises(ValueError, match="3 budgets for 2 GPUs"):
+        cuda_devices("1,2,3")
+
+
+def test_gpu_pool_follows_the_number_of_gpus(monkeypatch, tmp_path):
+    import app
+
+    monkeypatch.setenv("STUDIO_GPU_BUDGET", "24GiB")
+    monkeypatch.setenv("STUDIO_GPU_RESERVE", "2GiB")
+    args = app.parse_args([])
+    assert (args.gpu_budget, args.gpu_reserve, args.gpu_slots) == ("24GiB", "2GiB", 1)
+    two_fake_gpus(monkeypatch)
+    studio = Studio.create(tmp_path, args.gpu_slots, 1, 4, args.gpu_budget, "1GiB", 5, args.gpu_reserve)
+    assert [d.name for d in studio.manager.devices] == ["cuda:0", "cuda:1", "cpu"]
+    assert [d.budget_bytes for d in studio.manager.devices[:2]] == [24 * GiB, 24 * GiB]
+    assert studio.pools.gpu() == {"concurrency_id": "gpu", "concurrency_limit": 2}
+    assert Studio.create(tmp_path, 2, 1, 4).pools.gpu_slots == 4
 
 
 def test_lru_eviction_goes_to_cpu_then_unloads(gpu, ram):
