@@ -24,7 +24,6 @@ and wraps GPU work in `spaces.GPU` with a duration estimated from the job.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
 import os
@@ -54,9 +53,15 @@ def _gib(nbytes: int) -> str:
 
 
 def zero_gpu_space() -> bool:
-    """True inside a Hugging Face ZeroGPU Space (the `spaces` package and SPACES_ZERO_GPU)."""
-    flag = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "yes")
-    return flag and importlib.util.find_spec("spaces") is not None
+    """True inside a Hugging Face ZeroGPU Space (SPACES_ZERO_GPU set and the `spaces` package importable)."""
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("1", "true", "yes"):
+        return False
+    try:
+        import spaces  # noqa: F401 - optional: only ZeroGPU Spaces have it
+    except ImportError:
+        log.warning("SPACES_ZERO_GPU is set but the spaces package is missing; managing the GPU normally")
+        return False
+    return True
 
 
 @dataclass(eq=False)

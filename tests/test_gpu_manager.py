@@ -386,13 +386,22 @@ def test_zero_gpu_steps_aside_and_asks_for_an_estimated_duration(monkeypatch, gp
             return wrapped
         return wrap
 
+    class Stepped(FakePipeline):
+        def estimate_seconds(self, inputs):
+            return 5 + 0.5 * inputs["steps"]
+
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu_decorator))
-    manager = GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")], zero_gpu=True)
-    assert "cuda" in manager.device_kinds
-    p = FakePipeline("z", [fake_device(100 * GiB, name="cuda", kind="cuda")], 8 * GiB, GiB)
-    result, placement = manager.run(p, lambda device: device, {"steps": 10})
-    assert result == "cuda" and placement["device"] == "cuda (ZeroGPU)"
-    assert calls == [round(p.estimate_seconds({"steps": 10}))] == [70]
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert not GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")]).zero_gpu
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    manager = GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")])
+    assert manager.zero_gpu and "cuda" in manager.device_kinds
+    p = Stepped("z", [fake_device(100 * GiB, name="cuda", kind="cuda")], 8 * GiB, GiB)
+    for steps in (10, 50):
+        result, placement = manager.run(p, lambda device: device, {"steps": steps})
+        assert result == "cuda" and placement["device"] == "cuda (ZeroGPU)"
+    assert calls == [10, 30] and placement["zero_gpu_duration_s"] == 30
+    assert p.loads == 1  # loaded once, kept for later calls
 
 
 class BrokenPipeline(Pipeline):
@@ -461,3 +470,24 @@ def test_gpu_swap_bench_says_it_needs_cuda():
     assert help_text.returncode == 0 and "--cap-gib" in help_text.stdout
     result = subprocess.run([sys.executable, "bench/gpu_swap.py"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "needs a CUDA GPU" in result.stderr
+
+
+def test_status_and_system_tab_show_budget_use_residents_and_counters(gpu, ram):
+    from tabs.system import memory_report
+
+    manager = GPUManager([gpu, ram])
+    a = make("a", [gpu, ram], weights_gib=1, real_weights=2 * GiB)
+    b = make("b", [gpu, ram], weights_gib=7)
+    use(manager, a)
+    with manager.acquire(b):
+        status = manager.status()
+        report = memory_report(status)
+    fake0 = next(d for d in status["devices"] if d["name"] == "fake:0")
+    assert (fake0["budget_gib"], fake0["used_gib"], fake0["working_gib"]) == (10, 9.5, 0.5)
+    rows = {r["pipeline"]: r for r in fake0["resident"]}
+    assert rows["text_to_3d/a"]["weights_gib"] == 2 and rows["text_to_3d/a"]["in_use"] is False
+    assert rows["text_to_3d/b"]["in_use"] is True and rows["text_to_3d/b"]["loads"] == 1
+    assert status["loads"] == 2 and status["evictions"] == 0 and status["oom_retries"] == 0
+    assert "**fake:0** (cuda): 9.5 of 10.0 GiB budget in use" in report
+    assert "| text_to_3d/b | on device | 7.0 | 0.5 | weights | yes |" in report
+    assert "| text_to_3d/a | on device | 2.0 | 0.5 | peak, weights | no |" in report
