@@ -325,6 +325,48 @@ def test_many_threads_no_double_placement_and_sums_add_up(gpu, ram):
     assert_consistent(manager)
 
 
+def test_many_threads_acquire_at_once_and_hold_what_they_were_given(gpu, ram):
+    """`acquire` directly, as other code uses it: each holder finds its pipeline where it was told."""
+    manager = GPUManager([gpu, ram], wait_s=30)
+    pipelines = [make(f"q{i}", [gpu, ram], weights_gib=w, peak_gib=0.5, reentrant=(i == 1))
+                 for i, w in enumerate([1.5, 2, 3, 3.5, 4.5])]
+    holding = {p.name: 0 for p in pipelines}
+    lock = threading.Lock()
+    problems = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(15):
+                p = rng.choice(pipelines)
+                with manager.acquire(p) as device:
+                    with lock:
+                        holding[p.name] += 1
+                        if holding[p.name] > 1 and not p.reentrant:
+                            problems.append(f"{p.name} held twice")
+                    if p.device != device:
+                        problems.append(f"{p.name} on {p.device}, told {device}")
+                    fake0 = next(d for d in manager.status()["devices"] if d["name"] == "fake:0")
+                    if fake0["used_gib"] > fake0["budget_gib"] + 1e-9:
+                        problems.append(f"over budget: {fake0}")
+                    p.run({"device": device}, Stages())
+                    with lock:
+                        holding[p.name] -= 1
+        except Exception as exc:  # noqa: BLE001 - reported below
+            problems.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert problems == []
+    assert sum(p.runs for p in pipelines) == 12 * 15
+    assert manager.counters["oom_retries"] == 0 and manager.counters["evictions"] > 0
+    assert_consistent(manager)
+
+
 @pytest.mark.parametrize("max_overtakes, big_gets_in", [(3, True), (10**6, False)])
 def test_large_pipeline_is_not_starved_by_small_ones(gpu, ram, max_overtakes, big_gets_in):
     """Two small jobs hand the device to each other so one is always in use; only aging lets the big one in.
