@@ -123,7 +123,7 @@ def oom_recovery(manager: GPUManager, device: str, cap: int) -> None:
 
     resident_before = [r["pipeline"] for d in manager.status()["devices"] if d["name"] == device
                        for r in d["resident"]]
-    needs_room = LinearStack("needs-room", 1, extra=cap - 3 * GiB)
+    needs_room = LinearStack("needs-room", 1, extra=cap - 4 * GiB)
     _, placement = manager.run(needs_room, needs_room.run)
     print(f"  {needs_room.name}: ran with {placement['oom_retries']} out-of-memory retry after "
           f"evicting {', '.join(resident_before) or 'nothing'}; counters: oom_retries="
