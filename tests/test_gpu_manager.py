@@ -461,8 +461,9 @@ def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
     registry.register(BrokenPipeline())
     oom = make("oom", [gpu, ram], weights_gib=1, real_peak=50 * GiB)
     ok = make("ok", [gpu, ram], weights_gib=1)
-    registry.register(oom)
-    registry.register(ok)
+    big = make("big", [gpu, ram], weights_gib=12, supports_offload=True, offload_peak=2 * GiB)
+    for pipeline in (oom, ok, big):
+        registry.register(pipeline)
     manager = GPUManager([gpu, ram])
     registry.device_kinds = manager.device_kinds
     studio = Studio(tmp_path, registry, manager)
@@ -480,6 +481,11 @@ def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
     assert metadata["device"] == "fake:0" and metadata["offload"] is None
     assert metadata["placement"]["oom_retries"] == 0
     assert_valid_glb(glb)
+    assert_consistent(manager)
+
+    _, _, metadata = studio.run_job("text_to_3d", "big", {"prompt": "a box"}, "glb")
+    assert metadata["device"] == "fake:0" and metadata["offload"] == "model_cpu_offload"
+    assert any("model CPU offload" in w for w in metadata["warnings"])
     assert_consistent(manager)
 
 
