@@ -291,10 +291,15 @@ class GPUManager:
                     if head is not None and head != ticket:
                         self._overtaken[head] = self._overtaken.get(head, 0) + 1
                     break
+                head = self._head()
                 if self._busy_itself(entry):
                     self._blocked.discard(ticket)  # waits for its pipeline, not for memory
                 else:
                     self._blocked.add(ticket)
+                if self._head() != head:
+                    self._cond.notify_all()  # a new oldest waiter: requests the old one held back may go
+                    if self._head() == ticket:
+                        continue  # this request is now the oldest: it may be allowed to go at once
                 remaining = start + limit - time.monotonic()
                 if remaining <= 0:
                     self.counters["timeouts"] += 1
@@ -319,13 +324,17 @@ class GPUManager:
     def _evict(self, victims: list[Entry], demote: bool = True) -> list[tuple[Entry, Device | None]]:
         """Decide each victim's new tier (lock held); the caller moves them with `_move_out`.
 
-        A victim on a GPU goes down to CPU memory while the RAM budget has room, else it is unloaded.
+        A victim on a GPU goes down to CPU memory while the RAM budget has room, dropping idle
+        pipelines there that were used less recently than it; else it is unloaded.
         """
         moves = []
         for victim in victims:
             source = victim.home
-            to_cpu = (demote and source is not self.cpu and self.cpu is not None and victim.offload is None
-                      and self._free(self.cpu) >= victim.weights)
+            to_cpu = demote and source is not self.cpu and self.cpu is not None and victim.offload is None
+            if to_cpu:
+                drops = self._warm_room(victim)
+                to_cpu = drops is not None
+                moves += self._evict(drops or [], demote=False)  # listed first: they leave before it arrives
             victim.home = self.cpu if to_cpu else None
             victim.offload = None
             if source is not None:
@@ -335,6 +344,17 @@ class GPUManager:
             self.counters["evictions"] += 1
             moves.append((victim, source))
         return moves
+
+    def _warm_room(self, victim: Entry) -> list[Entry] | None:
+        """Idle pipelines in CPU memory, used before `victim`, to drop (LRU first) so it fits there; None if it cannot."""
+        free = self._free(self.cpu)
+        drops = []
+        for old in self._idle_on(self.cpu, keep=victim):
+            if free >= victim.weights or old.last_used > victim.last_used:
+                break
+            drops.append(old)
+            free += old.weights
+        return drops if free >= victim.weights else None
 
     def _move_out(self, moves: list[tuple[Entry, Device | None]]) -> None:
         for victim, source in moves:
