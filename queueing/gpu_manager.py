@@ -237,15 +237,18 @@ class GPUManager:
             devices.sort(key=lambda d: (d is not entry.home, -self._free(d)))
             for device in devices:
                 offload = self._options(entry, device)[0]
+                room = []  # offloaded weights live in CPU memory: idle pipelines there may have to go
                 if offload:
                     need = entry.offload_peak
-                    if entry.home is not self.cpu and self._free(self.cpu) < entry.weights:
-                        continue  # offloaded weights must fit the RAM budget as they are
+                    if entry.home is not self.cpu:
+                        room = self._victims(self.cpu, entry.weights, keep=entry)
+                        if room is None:
+                            continue
                 else:
                     need = entry.peak + (0 if entry.home is device else entry.weights)
                 victims = self._victims(device, need, keep=entry)
                 if victims is not None:
-                    return Plan(device, offload, need, victims)
+                    return Plan(device, offload, need, room + victims)
             return None
         return None
 
@@ -440,13 +443,18 @@ class GPUManager:
         with self._cond:
             entry = self._entry(pipeline)
             plan, waited = self._claim(entry, timeout)
-            moves = self._evict(plan.victims)
             previous = entry.home
             arriving = entry.home is not plan.device and not (plan.offload and entry.offload is plan.device)
+            departing = 0
             if arriving:
+                # Claim the new place before the victims are placed, so none of them is given its room.
                 entry.home = self.cpu if plan.offload else plan.device
                 entry.offload = plan.device if plan.offload else None
                 entry.moving = True
+                if previous is not None and previous is not entry.home:
+                    departing = entry.weights  # still on `previous` until it has moved
+                    self._leaving[previous] += departing
+            moves = self._evict(plan.victims)
             working = entry.offload_peak if plan.offload else entry.peak
             self._working[plan.device] += working
             entry.users += 1
@@ -463,13 +471,14 @@ class GPUManager:
                 with self._cond:
                     entry.home, entry.offload = None, None
                     self._release(lease)
-                    entry.moving = False
-                    self._cond.notify_all()
                 lease.device.meter.free_cache()
             raise
-        with self._cond:
-            entry.moving = False
-            self._cond.notify_all()
+        finally:
+            with self._cond:
+                if departing:
+                    self._leaving[previous] -= departing
+                entry.moving = False
+                self._cond.notify_all()
         return lease
 
     def _release(self, lease: Lease) -> None:

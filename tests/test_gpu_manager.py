@@ -282,16 +282,40 @@ def test_offload_chosen_when_whole_pipeline_cannot_fit(ram):
         use(manager, plain)
 
 
+def test_offload_makes_room_in_cpu_memory_for_its_weights():
+    small, ram = fake_device(4 * GiB), fake_device(8 * GiB, name="cpu", kind="cpu")
+    manager = GPUManager([small, ram], wait_s=1)
+    on_cpu = make("on_cpu", [small, ram], weights_gib=3, kinds=("cpu",))
+    big = make("big", [small, ram], weights_gib=6, supports_offload=True, offload_peak=2 * GiB)
+    assert use(manager, on_cpu)["device"] == "cpu"
+    assert use(manager, big)["offload"] == "model_cpu_offload"  # the idle CPU pipeline made way
+    assert not on_cpu.loaded and big.device == "cpu"
+    assert_consistent(manager)
+
+
 def test_reentrant_pipeline_serves_two_jobs_at_once(gpu, ram):
     manager = GPUManager([gpu, ram])
     shared = make("shared", [gpu, ram], reentrant=True)
-    together = threading.Barrier(2, timeout=5)
-    threads = [threading.Thread(target=use, args=(manager, shared, together.wait)) for _ in range(2)]
+    together = threading.Barrier(2, timeout=10)
+    users_seen, errors = [], []
+
+    def job():
+        try:
+            with manager.acquire(shared) as device:
+                together.wait()  # both jobs hold the pipeline here
+                users_seen.append(resident(manager, "fake:0")["shared"]["users"])
+                shared.run({"device": device}, Stages())
+                together.wait()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(5)
-    assert shared.max_running == 2 and shared.loads == 1
+        t.join(30)
+    assert not errors and users_seen == [2, 2]
+    assert shared.loads == 1 and shared.runs == 2
     assert_consistent(manager)
 
 
