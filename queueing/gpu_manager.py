@@ -560,7 +560,12 @@ class GPUManager:
         """
         if self._zero_call is not None and "cuda" in pipeline.devices:
             return self._zero_run(pipeline, fn, inputs or {})
+        on_cpu = False
         for attempt in (0, 1):
+            if attempt:
+                # Outside the except block, so the failed attempt's frames and their tensors are freed first.
+                log.warning("%s ran out of memory; evicting idle pipelines and retrying once", pipeline.name)
+                self._recover(keep=self._entries.get(id(pipeline)), on_cpu=on_cpu)
             lease = None
             try:
                 lease = self._enter(pipeline, timeout)
@@ -582,8 +587,6 @@ class GPUManager:
                     raise self._oom_error(pipeline, exc) from exc
                 with self._cond:
                     self.counters["oom_retries"] += 1
-                log.warning("%s ran out of memory; evicting idle pipelines and retrying once", pipeline.name)
-                self._recover(keep=self._entries.get(id(pipeline)), on_cpu=on_cpu)
             finally:
                 if lease is not None:
                     self._exit(lease)
@@ -602,7 +605,10 @@ class GPUManager:
                 pipeline.load("cuda")
             yield "cuda"
             return
+        lease = None
         for attempt in (0, 1):
+            if attempt:
+                self._recover(keep=None)  # outside the except block: the failed load's frames are gone
             try:
                 lease = self._enter(pipeline, timeout)
                 break
@@ -613,7 +619,6 @@ class GPUManager:
                     raise self._oom_error(pipeline, exc) from exc
                 with self._cond:
                     self.counters["oom_retries"] += 1
-                self._recover(keep=None)
         try:
             with self._measure_run(lease):
                 yield lease.device.name
