@@ -4,8 +4,9 @@ Every pipeline run goes through `run(pipeline, fn)` (or the `acquire(pipeline)`
 context manager). A pipeline is in one of three tiers: unloaded, warm (weights
 in CPU memory) or on a device. `acquire` uses the device it is already on, else
 places it on the device with the most room, evicting idle pipelines
-least-recently-used first: down to CPU memory while the RAM budget allows, else
-unloaded. A pipeline in use is never evicted.
+least-recently-used first: down to CPU memory while the RAM budget allows (warm
+pipelines used longer ago make way), else unloaded. A pipeline in use is never
+evicted; one that says it is re-entrant serves several jobs at once.
 
 Planning starts from each pipeline's declared weights and peak working memory;
 the first load and the first run measure the real values (torch's CUDA
