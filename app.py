@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET
+from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE
 from queueing.gpu_manager import DEFAULT_WAIT_S
 from queueing.studio import Studio
 from tabs import TABS
@@ -32,9 +32,13 @@ FLAGS = [
     ("--outputs", "STUDIO_OUTPUTS", str(ROOT / "outputs"), str, "folder for job outputs, one subfolder per job"),
     ("--max-file-size", "STUDIO_MAX_FILE_SIZE", "200mb", str, "largest upload accepted, e.g. 200mb"),
     ("--queue-size", "STUDIO_QUEUE_SIZE", 16, int, "jobs that may wait in the queue before new ones are refused"),
-    ("--gpu-slots", "STUDIO_GPU_SLOTS", 0, int, "GPU jobs that run at once (size of the shared 'gpu' pool); 0 = one per GPU"),
+    ("--gpu-slots", "STUDIO_GPU_SLOTS", 1, int,
+     "GPU jobs that run at once per GPU; the shared 'gpu' pool is this times the number of GPUs found"),
     ("--gpu-budget", "STUDIO_GPU_BUDGET", DEFAULT_GPU_BUDGET, str,
-     "memory the manager may use per GPU: a fraction of the total (0.9) or a size (20GiB); 512 MiB always stays free"),
+     "memory the manager may use per GPU: a fraction of the total (0.9) or a size (20GiB), or one per GPU "
+     "separated by commas (20GiB,0.8)"),
+    ("--gpu-reserve", "STUDIO_GPU_RESERVE", DEFAULT_GPU_RESERVE, str,
+     "memory always left free on each GPU for the CUDA context and other processes (512MiB, or a fraction)"),
     ("--cpu-budget", "STUDIO_CPU_BUDGET", DEFAULT_CPU_BUDGET, str,
      "RAM for pipelines on the CPU and warm copies of evicted GPU pipelines: a fraction (0.5) or a size (16GiB)"),
     ("--gpu-wait", "STUDIO_GPU_WAIT", DEFAULT_WAIT_S, float, "seconds a job may wait for device memory before it fails"),
@@ -61,7 +65,7 @@ def free_port() -> int:
 
 def studio_from_args(args: argparse.Namespace) -> Studio:
     return Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
-                         args.gpu_budget, args.cpu_budget, args.gpu_wait)
+                         args.gpu_budget, args.cpu_budget, args.gpu_wait, args.gpu_reserve)
 
 
 def build_app(studio: Studio) -> gr.Blocks:

@@ -22,7 +22,7 @@ from pipelines.base import GiB, MiB
 
 DEFAULT_GPU_BUDGET = "0.9"
 DEFAULT_CPU_BUDGET = "0.5"
-DEFAULT_GPU_RESERVE = 512 * MiB
+DEFAULT_GPU_RESERVE = "512MiB"
 
 
 class SimulatedOutOfMemory(MemoryError):
@@ -221,23 +221,32 @@ def cpu_device(budget: str | float = DEFAULT_CPU_BUDGET) -> Device:
     return Device("cpu", "cpu", parse_budget(budget, total), int(total), RssMeter())
 
 
-def cuda_devices(budget: str | float = DEFAULT_GPU_BUDGET, reserve: int = DEFAULT_GPU_RESERVE) -> list[Device]:
-    """Every CUDA device torch sees; the budget never eats into `reserve` or memory other processes hold."""
+def cuda_devices(budget: str | float = DEFAULT_GPU_BUDGET, reserve: str | int = DEFAULT_GPU_RESERVE) -> list[Device]:
+    """Every CUDA device torch sees; the budget never eats into `reserve` or memory other processes hold.
+
+    `budget` is one value for every GPU or a comma-separated list, one per GPU in
+    order ("20GiB,0.8"); `reserve` is bytes or a size or fraction like a budget.
+    """
     try:
         import torch
     except ImportError:
         return []
     if not torch.cuda.is_available():
         return []
+    budgets = [b for b in str(budget).split(",") if b.strip()]
+    count = torch.cuda.device_count()
+    if len(budgets) not in (1, count):
+        raise ValueError(f"--gpu-budget {budget!r} gives {len(budgets)} budgets for {count} GPUs; give one or {count}.")
     devices = []
-    for index in range(torch.cuda.device_count()):
+    for index in range(count):
         free, total = torch.cuda.mem_get_info(index)
-        usable = max(0, min(parse_budget(budget, total), free - reserve))
+        keep = int(reserve) if isinstance(reserve, int) else parse_budget(reserve, total)
+        usable = max(0, min(parse_budget(budgets[min(index, len(budgets) - 1)], total), free - keep))
         devices.append(Device(f"cuda:{index}", "cuda", int(usable), int(total), CudaMeter(index)))
     return devices
 
 
 def detect_devices(gpu_budget: str | float = DEFAULT_GPU_BUDGET, cpu_budget: str | float = DEFAULT_CPU_BUDGET,
-                   gpu_reserve: int = DEFAULT_GPU_RESERVE) -> list[Device]:
+                   gpu_reserve: str | int = DEFAULT_GPU_RESERVE) -> list[Device]:
     """CUDA devices seen by torch plus the CPU."""
     return [*cuda_devices(gpu_budget, gpu_reserve), cpu_device(cpu_budget)]

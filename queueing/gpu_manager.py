@@ -4,8 +4,9 @@ Every pipeline run goes through `run(pipeline, fn)` (or the `acquire(pipeline)`
 context manager). A pipeline is in one of three tiers: unloaded, warm (weights
 in CPU memory) or on a device. `acquire` uses the device it is already on, else
 places it on the device with the most room, evicting idle pipelines
-least-recently-used first: down to CPU memory while the RAM budget allows, else
-unloaded. A pipeline in use is never evicted.
+least-recently-used first: down to CPU memory while the RAM budget allows (warm
+pipelines used longer ago make way), else unloaded. A pipeline in use is never
+evicted; one that says it is re-entrant serves several jobs at once.
 
 Planning starts from each pipeline's declared weights and peak working memory;
 the first load and the first run measure the real values (torch's CUDA
@@ -24,7 +25,6 @@ and wraps GPU work in `spaces.GPU` with a duration estimated from the job.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
 import os
@@ -54,9 +54,15 @@ def _gib(nbytes: int) -> str:
 
 
 def zero_gpu_space() -> bool:
-    """True inside a Hugging Face ZeroGPU Space (the `spaces` package and SPACES_ZERO_GPU)."""
-    flag = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "yes")
-    return flag and importlib.util.find_spec("spaces") is not None
+    """True inside a Hugging Face ZeroGPU Space (SPACES_ZERO_GPU set and the `spaces` package importable)."""
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("1", "true", "yes"):
+        return False
+    try:
+        import spaces  # noqa: F401 - optional: only ZeroGPU Spaces have it
+    except ImportError:
+        log.warning("SPACES_ZERO_GPU is set but the spaces package is missing; managing the GPU normally")
+        return False
+    return True
 
 
 @dataclass(eq=False)
@@ -217,7 +223,7 @@ class GPUManager:
 
     def _plan(self, entry: Entry) -> Plan | None:
         """Where `entry` can run now (with the evictions that takes), or None to wait."""
-        if entry.moving or (entry.users and not entry.pipeline.reentrant):
+        if self._busy_itself(entry):
             return None
         pinned = self._pinned(entry)
         if pinned is not None:
@@ -232,15 +238,18 @@ class GPUManager:
             devices.sort(key=lambda d: (d is not entry.home, -self._free(d)))
             for device in devices:
                 offload = self._options(entry, device)[0]
+                room = []  # offloaded weights live in CPU memory: idle pipelines there may have to go
                 if offload:
                     need = entry.offload_peak
-                    if entry.home is not self.cpu and self._free(self.cpu) < entry.weights:
-                        continue  # offloaded weights must fit the RAM budget as they are
+                    if entry.home is not self.cpu:
+                        room = self._victims(self.cpu, entry.weights, keep=entry)
+                        if room is None:
+                            continue
                 else:
                     need = entry.peak + (0 if entry.home is device else entry.weights)
                 victims = self._victims(device, need, keep=entry)
                 if victims is not None:
-                    return Plan(device, offload, need, victims)
+                    return Plan(device, offload, need, room + victims)
             return None
         return None
 
@@ -256,10 +265,18 @@ class GPUManager:
         return victims if free >= need else None
 
     # -- waiting, fairness -------------------------------------------------------
+    def _head(self) -> int | None:
+        """The oldest request waiting for memory (one waiting for its own busy pipeline does not count)."""
+        return next((t for t in self._waiting if t in self._blocked), None)
+
     def _may_go(self, ticket: int) -> bool:
         """FIFO with bounded overtaking: the oldest waiter, once overtaken enough, goes first."""
-        head = self._waiting[0]
-        return ticket == head or self._overtaken.get(head, 0) < self.max_overtakes
+        head = self._head()
+        return head is None or ticket == head or self._overtaken.get(head, 0) < self.max_overtakes
+
+    @staticmethod
+    def _busy_itself(entry: Entry) -> bool:
+        return entry.moving or (entry.users > 0 and not entry.pipeline.reentrant)
 
     def _claim(self, entry: Entry, timeout: float | None) -> tuple[Plan, float]:
         """Wait (bounded) until `entry` can be placed; commit the plan's bookkeeping."""
@@ -274,11 +291,19 @@ class GPUManager:
             while True:
                 plan = self._plan(entry) if self._may_go(ticket) else None
                 if plan is not None:
-                    head = self._waiting[0]
-                    if head != ticket and head in self._blocked:
+                    head = self._head()
+                    if head is not None and head != ticket:
                         self._overtaken[head] = self._overtaken.get(head, 0) + 1
                     break
-                self._blocked.add(ticket)
+                head = self._head()
+                if self._busy_itself(entry):
+                    self._blocked.discard(ticket)  # waits for its pipeline, not for memory
+                else:
+                    self._blocked.add(ticket)
+                if self._head() != head:
+                    self._cond.notify_all()  # a new oldest waiter: requests the old one held back may go
+                    if self._head() == ticket:
+                        continue  # this request is now the oldest: it may be allowed to go at once
                 remaining = start + limit - time.monotonic()
                 if remaining <= 0:
                     self.counters["timeouts"] += 1
@@ -303,13 +328,17 @@ class GPUManager:
     def _evict(self, victims: list[Entry], demote: bool = True) -> list[tuple[Entry, Device | None]]:
         """Decide each victim's new tier (lock held); the caller moves them with `_move_out`.
 
-        A victim on a GPU goes down to CPU memory while the RAM budget has room, else it is unloaded.
+        A victim on a GPU goes down to CPU memory while the RAM budget has room, dropping idle
+        pipelines there that were used less recently than it; else it is unloaded.
         """
         moves = []
         for victim in victims:
             source = victim.home
-            to_cpu = (demote and source is not self.cpu and self.cpu is not None and victim.offload is None
-                      and self._free(self.cpu) >= victim.weights)
+            to_cpu = demote and source is not self.cpu and self.cpu is not None and victim.offload is None
+            if to_cpu:
+                drops = self._warm_room(victim)
+                to_cpu = drops is not None
+                moves += self._evict(drops or [], demote=False)  # listed first: they leave before it arrives
             victim.home = self.cpu if to_cpu else None
             victim.offload = None
             if source is not None:
@@ -319,6 +348,17 @@ class GPUManager:
             self.counters["evictions"] += 1
             moves.append((victim, source))
         return moves
+
+    def _warm_room(self, victim: Entry) -> list[Entry] | None:
+        """Idle pipelines in CPU memory, used before `victim`, to drop (LRU first) so it fits there; None if it cannot."""
+        free = self._free(self.cpu)
+        drops = []
+        for old in self._idle_on(self.cpu, keep=victim):
+            if free >= victim.weights or old.last_used > victim.last_used:
+                break
+            drops.append(old)
+            free += old.weights
+        return drops if free >= victim.weights else None
 
     def _move_out(self, moves: list[tuple[Entry, Device | None]]) -> None:
         for victim, source in moves:
@@ -387,7 +427,8 @@ class GPUManager:
                 clean = self._end_activity(target, token)
         lease.load_s = time.monotonic() - start
         with self._cond:
-            if clean and "weights" not in entry.measured and after >= before:
+            # A load that allocated nothing on this meter (weights kept elsewhere) keeps the declared size.
+            if clean and "weights" not in entry.measured and after > before:
                 entry.weights = after - before
                 entry.measured.add("weights")
             if previous is None:
@@ -403,13 +444,18 @@ class GPUManager:
         with self._cond:
             entry = self._entry(pipeline)
             plan, waited = self._claim(entry, timeout)
-            moves = self._evict(plan.victims)
             previous = entry.home
             arriving = entry.home is not plan.device and not (plan.offload and entry.offload is plan.device)
+            departing = 0
             if arriving:
+                # Claim the new place before the victims are placed, so none of them is given its room.
                 entry.home = self.cpu if plan.offload else plan.device
                 entry.offload = plan.device if plan.offload else None
                 entry.moving = True
+                if previous is not None and previous is not entry.home:
+                    departing = entry.weights  # still on `previous` until it has moved
+                    self._leaving[previous] += departing
+            moves = self._evict(plan.victims)
             working = entry.offload_peak if plan.offload else entry.peak
             self._working[plan.device] += working
             entry.users += 1
@@ -426,13 +472,14 @@ class GPUManager:
                 with self._cond:
                     entry.home, entry.offload = None, None
                     self._release(lease)
-                    entry.moving = False
-                    self._cond.notify_all()
                 lease.device.meter.free_cache()
             raise
-        with self._cond:
-            entry.moving = False
-            self._cond.notify_all()
+        finally:
+            with self._cond:
+                if departing:
+                    self._leaving[previous] -= departing
+                entry.moving = False
+                self._cond.notify_all()
         return lease
 
     def _release(self, lease: Lease) -> None:
@@ -461,9 +508,9 @@ class GPUManager:
             with self._cond:
                 self._end_activity(device, token)
             raise
-        working = max(0, device.meter.peak() - before)
+        working = device.meter.peak() - before
         with self._cond:
-            if self._end_activity(device, token):
+            if self._end_activity(device, token) and working > 0:
                 # The first measurement replaces the declared value; later ones only raise it.
                 key = "offload_peak" if lease.offload else "peak"
                 current = getattr(entry, key) if key in entry.measured else 0
@@ -514,7 +561,12 @@ class GPUManager:
         """
         if self._zero_call is not None and "cuda" in pipeline.devices:
             return self._zero_run(pipeline, fn, inputs or {})
+        on_cpu = False
         for attempt in (0, 1):
+            if attempt:
+                # Outside the except block, so the failed attempt's frames and their tensors are freed first.
+                log.warning("%s ran out of memory; evicting idle pipelines and retrying once", pipeline.name)
+                self._recover(keep=self._entries.get(id(pipeline)), on_cpu=on_cpu)
             lease = None
             try:
                 lease = self._enter(pipeline, timeout)
@@ -536,8 +588,6 @@ class GPUManager:
                     raise self._oom_error(pipeline, exc) from exc
                 with self._cond:
                     self.counters["oom_retries"] += 1
-                log.warning("%s ran out of memory; evicting idle pipelines and retrying once", pipeline.name)
-                self._recover(keep=self._entries.get(id(pipeline)), on_cpu=on_cpu)
             finally:
                 if lease is not None:
                     self._exit(lease)
@@ -556,7 +606,10 @@ class GPUManager:
                 pipeline.load("cuda")
             yield "cuda"
             return
+        lease = None
         for attempt in (0, 1):
+            if attempt:
+                self._recover(keep=None)  # outside the except block: the failed load's frames are gone
             try:
                 lease = self._enter(pipeline, timeout)
                 break
@@ -567,7 +620,6 @@ class GPUManager:
                     raise self._oom_error(pipeline, exc) from exc
                 with self._cond:
                     self.counters["oom_retries"] += 1
-                self._recover(keep=None)
         try:
             with self._measure_run(lease):
                 yield lease.device.name

@@ -20,7 +20,7 @@ from pipelines.mesh.export import check_format, export_asset
 from pipelines.mesh.io import scene_stats
 from pipelines.registry import Registry
 
-from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, detect_devices
+from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices
 from .gpu_manager import DEFAULT_WAIT_S, GPUManager
 from .jobs import JobStore
 from .pools import Pools
@@ -41,13 +41,16 @@ class Studio:
         self.registry.device_kinds = self.manager.device_kinds
 
     @classmethod
-    def create(cls, outputs: Path, gpu_slots: int = 0, cpu_slots: int = 2, queue_size: int = 16,
+    def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16,
                gpu_budget: str = DEFAULT_GPU_BUDGET, cpu_budget: str = DEFAULT_CPU_BUDGET,
-               wait_s: float = DEFAULT_WAIT_S) -> "Studio":
-        """`gpu_slots=0` gives one slot per GPU the manager found; budgets are fractions or sizes ("20GiB")."""
-        manager = GPUManager(detect_devices(gpu_budget, cpu_budget), wait_s=wait_s)
-        gpu_slots = gpu_slots or manager.gpu_slots
-        return cls(Path(outputs), Registry(device_kinds=manager.device_kinds), manager, Pools(gpu_slots, cpu_slots), queue_size)
+               wait_s: float = DEFAULT_WAIT_S, gpu_reserve: str = DEFAULT_GPU_RESERVE) -> "Studio":
+        """`gpu_slots` jobs at once per GPU the manager found (the "gpu" pool is that times the GPU count).
+
+        Budgets and the reserve are fractions or sizes ("20GiB"); see `queueing.devices.parse_budget`.
+        """
+        manager = GPUManager(detect_devices(gpu_budget, cpu_budget, gpu_reserve), wait_s=wait_s)
+        pools = Pools(max(1, gpu_slots) * manager.gpu_slots, cpu_slots)
+        return cls(Path(outputs), Registry(device_kinds=manager.device_kinds), manager, pools, queue_size)
 
     def run_job(
         self,

@@ -10,6 +10,7 @@ import gradio as gr
 from pipelines.errors import InputError, PipelineUnavailable
 from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import MESH_FORMATS
+from queueing.gpu_manager import DeviceOutOfMemory
 from queueing.studio import Studio
 
 log = logging.getLogger("studio")
@@ -48,7 +49,7 @@ def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_fo
 
     try:
         return studio.run_job(feature, pipeline, inputs, output_format or "glb", report)
-    except (InputError, PipelineUnavailable, TimeoutError) as exc:
+    except (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory) as exc:
         raise gr.Error(str(exc), print_exception=False) from exc
     except MemoryError as exc:
         raise gr.Error("The machine ran out of memory for this job; try a smaller input or lower quality settings.") from exc

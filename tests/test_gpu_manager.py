@@ -15,7 +15,7 @@ import pytest
 from pipelines.base import GiB, MiB, Pipeline, PipelineOutput, Stages
 from pipelines.errors import InputError, PipelineUnavailable
 from pipelines.registry import Registry
-from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, fake_device, parse_budget
+from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, cuda_devices, fake_device, parse_budget
 from queueing.fake import FakePipeline
 from queueing.gpu_manager import DeviceOutOfMemory, GPUManager
 from queueing.studio import Studio
@@ -75,6 +75,38 @@ def test_parse_budget():
         parse_budget("lots", 0)
 
 
+def two_fake_gpus(monkeypatch, free=(30 * GiB, 70 * GiB), total=80 * GiB):
+    """torch as seen by `cuda_devices`: two GPUs of `total` bytes with `free` bytes free."""
+    cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: len(free),
+                                 mem_get_info=lambda index: (free[index], total))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+
+
+def test_gpu_budgets_by_flag_keep_the_reserve_and_what_others_hold(monkeypatch):
+    two_fake_gpus(monkeypatch)
+    budgets = [d.budget_bytes for d in cuda_devices("0.5", reserve="1GiB")]
+    assert budgets == [29 * GiB, 40 * GiB]  # cuda:0 is capped by its free memory less the reserve
+    budgets = [d.budget_bytes for d in cuda_devices("20GiB,0.9", reserve=0)]
+    assert budgets == [20 * GiB, 70 * GiB]  # 0.9 of cuda:1 is more than its 70 GiB free
+    with pytest.raises(ValueError, match="3 budgets for 2 GPUs"):
+        cuda_devices("1,2,3")
+
+
+def test_gpu_pool_follows_the_number_of_gpus(monkeypatch, tmp_path):
+    import app
+
+    monkeypatch.setenv("STUDIO_GPU_BUDGET", "24GiB")
+    monkeypatch.setenv("STUDIO_GPU_RESERVE", "2GiB")
+    args = app.parse_args([])
+    assert (args.gpu_budget, args.gpu_reserve, args.gpu_slots) == ("24GiB", "2GiB", 1)
+    two_fake_gpus(monkeypatch)
+    studio = Studio.create(tmp_path, args.gpu_slots, 1, 4, args.gpu_budget, "1GiB", 5, args.gpu_reserve)
+    assert [d.name for d in studio.manager.devices] == ["cuda:0", "cuda:1", "cpu"]
+    assert [d.budget_bytes for d in studio.manager.devices[:2]] == [24 * GiB, 24 * GiB]
+    assert studio.pools.gpu() == {"concurrency_id": "gpu", "concurrency_limit": 2}
+    assert Studio.create(tmp_path, 2, 1, 4).pools.gpu_slots == 4
+
+
 def test_lru_eviction_goes_to_cpu_then_unloads(gpu, ram):
     manager = GPUManager([gpu, ram])
     a, b, c, d = (make(n, [gpu, ram]) for n in "abcd")
@@ -102,6 +134,19 @@ def test_without_cpu_room_evicted_pipelines_are_unloaded(gpu):
     assert not a.loaded and a.device is None
     assert "a" not in resident(manager, "cpu")
     assert manager.counters["unloads"] == 1
+    assert_consistent(manager)
+
+
+def test_full_cpu_memory_keeps_the_more_recently_used_pipelines_warm(gpu):
+    small_ram = fake_device(7 * GiB, name="cpu", kind="cpu")
+    manager = GPUManager([gpu, small_ram])
+    a, b, c, d, e, f = (make(n, [gpu, small_ram]) for n in "abcdef")
+    for p in (a, b, c, d, e):  # d pushes a to CPU memory, e pushes b
+        use(manager, p)
+    assert set(resident(manager, "cpu")) == {"a", "b"}
+    use(manager, f)  # c leaves the GPU; CPU memory is full, so a (used before c) makes way
+    assert set(resident(manager, "cpu")) == {"b", "c"} and not a.loaded and c.device == "cpu"
+    assert manager.counters["unloads"] == 1 and manager.counters["evictions"] == 4
     assert_consistent(manager)
 
 
@@ -237,16 +282,40 @@ def test_offload_chosen_when_whole_pipeline_cannot_fit(ram):
         use(manager, plain)
 
 
+def test_offload_makes_room_in_cpu_memory_for_its_weights():
+    small, ram = fake_device(4 * GiB), fake_device(8 * GiB, name="cpu", kind="cpu")
+    manager = GPUManager([small, ram], wait_s=1)
+    on_cpu = make("on_cpu", [small, ram], weights_gib=3, kinds=("cpu",))
+    big = make("big", [small, ram], weights_gib=6, supports_offload=True, offload_peak=2 * GiB)
+    assert use(manager, on_cpu)["device"] == "cpu"
+    assert use(manager, big)["offload"] == "model_cpu_offload"  # the idle CPU pipeline made way
+    assert not on_cpu.loaded and big.device == "cpu"
+    assert_consistent(manager)
+
+
 def test_reentrant_pipeline_serves_two_jobs_at_once(gpu, ram):
     manager = GPUManager([gpu, ram])
     shared = make("shared", [gpu, ram], reentrant=True)
-    together = threading.Barrier(2, timeout=5)
-    threads = [threading.Thread(target=use, args=(manager, shared, together.wait)) for _ in range(2)]
+    together = threading.Barrier(2, timeout=10)
+    users_seen, errors = [], []
+
+    def job():
+        try:
+            with manager.acquire(shared) as device:
+                together.wait()  # both jobs hold the pipeline here
+                users_seen.append(resident(manager, "fake:0")["shared"]["users"])
+                shared.run({"device": device}, Stages())
+                together.wait()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(5)
-    assert shared.max_running == 2 and shared.loads == 1
+        t.join(30)
+    assert not errors and users_seen == [2, 2]
+    assert shared.loads == 1 and shared.runs == 2
     assert_consistent(manager)
 
 
@@ -293,45 +362,100 @@ def test_many_threads_no_double_placement_and_sums_add_up(gpu, ram):
     assert_consistent(manager)
 
 
+@pytest.mark.parametrize("round_", range(8))
+def test_many_threads_acquire_at_once_and_hold_what_they_were_given(gpu, ram, round_):
+    """`acquire` directly, as other code uses it: each holder finds its pipeline where it was told.
+
+    Several rounds, because a lost wake-up shows only in some interleavings (as a time-out).
+    """
+    manager = GPUManager([gpu, ram], wait_s=20)
+    pipelines = [make(f"q{i}", [gpu, ram], weights_gib=w, peak_gib=0.5, reentrant=(i == 1))
+                 for i, w in enumerate([1.5, 2, 3, 3.5, 4.5])]
+    holding = {p.name: 0 for p in pipelines}
+    lock = threading.Lock()
+    problems = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(15):
+                p = rng.choice(pipelines)
+                with manager.acquire(p) as device:
+                    with lock:
+                        holding[p.name] += 1
+                        if holding[p.name] > 1 and not p.reentrant:
+                            problems.append(f"{p.name} held twice")
+                    if p.device != device:
+                        problems.append(f"{p.name} on {p.device}, told {device}")
+                    fake0 = next(d for d in manager.status()["devices"] if d["name"] == "fake:0")
+                    if fake0["used_gib"] > fake0["budget_gib"] + 1e-9:
+                        problems.append(f"over budget: {fake0}")
+                    p.run({"device": device}, Stages())
+                    with lock:
+                        holding[p.name] -= 1
+        except Exception as exc:  # noqa: BLE001 - reported below
+            problems.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(round_ * 12 + seed,)) for seed in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert problems == []
+    assert sum(p.runs for p in pipelines) == 12 * 15
+    assert manager.counters["oom_retries"] == 0 and manager.counters["evictions"] > 0
+    assert_consistent(manager)
+
+
 @pytest.mark.parametrize("max_overtakes, big_gets_in", [(3, True), (10**6, False)])
 def test_large_pipeline_is_not_starved_by_small_ones(gpu, ram, max_overtakes, big_gets_in):
-    """Two small jobs hand the device to each other so it is never empty; only aging lets the big one in."""
+    """Two small jobs hand the device to each other so one is always in use; only aging lets the big one in.
+
+    Each small job stays in use until the other has started again, unless the other
+    is held back by the manager (two requests waiting: the big one and that small one).
+    """
     manager = GPUManager([gpu, ram], max_overtakes=max_overtakes)
     smalls = [make(f"s{i}", [gpu, ram], weights_gib=2) for i in range(2)]
     big = make("big", [gpu, ram], weights_gib=9)
-    holders = threading.Condition()
-    holding = set()
+    relay = threading.Condition()
+    entered = [0, 0]
     stop = threading.Event()
 
-    def relay(i):
-        while not stop.is_set():
-            def hold():
-                with holders:
-                    holding.add(i)
-                    holders.notify_all()
-                    holders.wait_for(lambda: (1 - i) in holding or stop.is_set(), timeout=0.3)
-                    holding.discard(i)
-            try:
-                use(manager, smalls[i], hold)
-            except TimeoutError:
-                return
+    def hold(i):
+        with relay:
+            entered[i] += 1
+            relay.notify_all()
+            seen = entered[1 - i]
+            deadline = time.monotonic() + 30  # only against a hang; longer than the big job's time-outs below
+            while not (entered[1 - i] > seen or stop.is_set() or manager.status()["waiting"] >= 2):
+                if time.monotonic() > deadline:
+                    break
+                relay.wait(0.01)
 
-    threads = [threading.Thread(target=relay, args=(i,)) for i in range(2)]
+    def small_jobs(i):
+        while not stop.is_set():
+            use(manager, smalls[i], lambda: hold(i))
+
+    threads = [threading.Thread(target=small_jobs, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
-    with holders:
-        assert holders.wait_for(lambda: len(holding) == 2, timeout=5)
+    with relay:
+        assert relay.wait_for(lambda: min(entered) >= 2, timeout=5)
     try:
         if big_gets_in:
-            assert use(manager, big)["device"] == "fake:0"
+            _, placement = manager.run(big, lambda device: big.run({"device": device}, Stages()), timeout=5)
+            assert placement["device"] == "fake:0"
+            assert manager.counters["evictions"] >= 2  # both small ones made room
         else:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(TimeoutError, match="Waited 2 s for memory to run big"):
                 with manager.acquire(big, timeout=1.5):
                     pass
     finally:
         stop.set()
         for t in threads:
             t.join(10)
+    assert not any(t.is_alive() for t in threads)
     assert_consistent(manager)
 
 
@@ -346,13 +470,22 @@ def test_zero_gpu_steps_aside_and_asks_for_an_estimated_duration(monkeypatch, gp
             return wrapped
         return wrap
 
+    class Stepped(FakePipeline):
+        def estimate_seconds(self, inputs):
+            return 5 + 0.5 * inputs["steps"]
+
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu_decorator))
-    manager = GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")], zero_gpu=True)
-    assert "cuda" in manager.device_kinds
-    p = FakePipeline("z", [fake_device(100 * GiB, name="cuda", kind="cuda")], 8 * GiB, GiB)
-    result, placement = manager.run(p, lambda device: device, {"steps": 10})
-    assert result == "cuda" and placement["device"] == "cuda (ZeroGPU)"
-    assert calls == [round(p.estimate_seconds({"steps": 10}))] == [70]
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert not GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")]).zero_gpu
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    manager = GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")])
+    assert manager.zero_gpu and "cuda" in manager.device_kinds
+    p = Stepped("z", [fake_device(100 * GiB, name="cuda", kind="cuda")], 8 * GiB, GiB)
+    for steps in (10, 50):
+        result, placement = manager.run(p, lambda device: device, {"steps": steps})
+        assert result == "cuda" and placement["device"] == "cuda (ZeroGPU)"
+    assert calls == [10, 30] and placement["zero_gpu_duration_s"] == 30
+    assert p.loads == 1  # loaded once, kept for later calls
 
 
 class BrokenPipeline(Pipeline):
@@ -370,8 +503,9 @@ def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
     registry.register(BrokenPipeline())
     oom = make("oom", [gpu, ram], weights_gib=1, real_peak=50 * GiB)
     ok = make("ok", [gpu, ram], weights_gib=1)
-    registry.register(oom)
-    registry.register(ok)
+    big = make("big", [gpu, ram], weights_gib=12, supports_offload=True, offload_peak=2 * GiB)
+    for pipeline in (oom, ok, big):
+        registry.register(pipeline)
     manager = GPUManager([gpu, ram])
     registry.device_kinds = manager.device_kinds
     studio = Studio(tmp_path, registry, manager)
@@ -390,3 +524,60 @@ def test_studio_job_failures_leave_nothing_in_use(tmp_path, gpu, ram):
     assert metadata["placement"]["oom_retries"] == 0
     assert_valid_glb(glb)
     assert_consistent(manager)
+
+    _, _, metadata = studio.run_job("text_to_3d", "big", {"prompt": "a box"}, "glb")
+    assert metadata["device"] == "fake:0" and metadata["offload"] == "model_cpu_offload"
+    assert any("model CPU offload" in w for w in metadata["warnings"])
+    assert_consistent(manager)
+
+
+def test_pinned_weights_pack_a_module_into_one_host_buffer():
+    import torch
+
+    from queueing.pinned import PinnedWeights
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3).half())
+    module.eval()
+    x = torch.randn(4, 7)
+    expected = module[2](module[1](module[0](x)).half())
+    weights = PinnedWeights(module, pin=False)
+    start, end = weights.host.data_ptr(), weights.host.data_ptr() + weights.nbytes
+    tensors = [*module.parameters(), *module.buffers()]
+    assert all(start <= t.data_ptr() < end and (t.data_ptr() - start) % 512 == 0 for t in tensors)
+    assert torch.equal(module[2](module[1](module[0](x)).half()), expected)
+    weights.to("cpu")
+    assert weights.device_buffer is None and weights.device == "cpu"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message shown without CUDA")
+def test_gpu_swap_bench_says_it_needs_cuda():
+    import subprocess
+
+    from .conftest import ROOT
+
+    help_text = subprocess.run([sys.executable, "bench/gpu_swap.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--cap-gib" in help_text.stdout
+    result = subprocess.run([sys.executable, "bench/gpu_swap.py"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "needs a CUDA GPU" in result.stderr
+
+
+def test_status_and_system_tab_show_budget_use_residents_and_counters(gpu, ram):
+    from tabs.system import memory_report
+
+    manager = GPUManager([gpu, ram])
+    a = make("a", [gpu, ram], weights_gib=1, real_weights=2 * GiB)
+    b = make("b", [gpu, ram], weights_gib=7)
+    use(manager, a)
+    with manager.acquire(b):
+        status = manager.status()
+        report = memory_report(status)
+    fake0 = next(d for d in status["devices"] if d["name"] == "fake:0")
+    assert (fake0["budget_gib"], fake0["used_gib"], fake0["working_gib"]) == (10, 9.5, 0.5)
+    rows = {r["pipeline"]: r for r in fake0["resident"]}
+    assert rows["text_to_3d/a"]["weights_gib"] == 2 and rows["text_to_3d/a"]["in_use"] is False
+    assert rows["text_to_3d/b"]["in_use"] is True and rows["text_to_3d/b"]["loads"] == 1
+    assert status["loads"] == 2 and status["evictions"] == 0 and status["oom_retries"] == 0
+    assert "**fake:0** (cuda): 9.5 of 10.0 GiB budget in use" in report
+    assert "| text_to_3d/b | on device | 7.0 | 0.5 | weights | yes |" in report
+    assert "| text_to_3d/a | on device | 2.0 | 0.5 | peak, weights | no |" in report
