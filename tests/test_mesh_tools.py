@@ -177,6 +177,19 @@ def test_decimate_keeps_vertex_colors_where_they_were():
     assert error < 8
 
 
+def test_decimating_many_small_coloured_pieces_leaves_no_duplicate_faces():
+    """Shap-E's marching cubes gives many tiny closed pieces; collapsing them must not leave doubled faces."""
+    rng = np.random.default_rng(0)
+    pieces = [trimesh.creation.icosphere(2, radius=0.01).apply_translation(rng.uniform(-1, 1, 3)) for _ in range(300)]
+    mesh = trimesh.util.concatenate(pieces)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=rng.integers(0, 255, (len(mesh.vertices), 4), dtype=np.uint8))
+    small = decimate(mesh, 4000)
+    assert 0 < len(small.faces) <= 4000
+    assert len(np.unique(np.sort(small.faces, axis=1), axis=0)) == len(small.faces)
+    assert len(small.visual.vertex_colors) == len(small.vertices)
+    assert trimesh.Trimesh(small.vertices, small.faces).is_watertight
+
+
 def test_decimate_keeps_the_texture():
     textured = bake_vertex_colors(trimesh.load(COLORED_PLY, process=False), size=128)
     small = decimate(textured, 400)

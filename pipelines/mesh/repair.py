@@ -140,8 +140,13 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
 
 
 def _without_collapsed_faces(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Drop the duplicate and zero-area faces that collapsing small closed pieces leaves behind."""
-    keep = mesh.unique_faces() & mesh.nondegenerate_faces()
+    """Drop every copy of a face that appears more than once: what is left of a collapsed closed piece.
+
+    On a manifold mesh such a set of copies shares all its edges only with itself, so removing
+    all of them (never just the extras) keeps the rest closed. Zero-area faces stay: they close seams.
+    """
+    _, inverse, counts = np.unique(np.sort(mesh.faces, axis=1), axis=0, return_inverse=True, return_counts=True)
+    keep = counts[inverse.ravel()] == 1
     if not keep.all():
         mesh.update_faces(keep)
         mesh.remove_unreferenced_vertices()
