@@ -23,7 +23,7 @@ from skimage import measure
 
 from ..base import Pipeline, PipelineOutput, Stages
 from ..mesh.repair import decimate
-from ..mesh.texture import bake_texture, unwrap, with_texture
+from ..mesh.texture import UNWRAP_PIECE_FACES, bake_texture, unwrap, with_texture
 from .options import given_views, options
 from .preprocess import View, prepare_views
 
@@ -205,7 +205,7 @@ class HullShader:
 def colour_mesh(mesh: trimesh.Trimesh, shader, textured: bool) -> trimesh.Trimesh:
     """Per-vertex colours, or a baked UV-atlas texture when `textured`."""
     if textured:
-        unwrapped, _ = unwrap(mesh)
+        unwrapped, _ = unwrap(mesh, fast=True, resolution=TEXTURE_SIZE, piece_faces=UNWRAP_PIECE_FACES)
         return with_texture(unwrapped, bake_texture(unwrapped, TEXTURE_SIZE, shader), name="image_to_3d")
     colours = shader(mesh.vertices, mesh.vertex_normals)
     alpha = np.full((len(colours), 1), 255, dtype=np.uint8)

@@ -24,6 +24,9 @@ TEXTURE_SIZES = (512, 1024, 2048, 4096)
 _SUBPIXEL_BITS = 4
 
 
+UNWRAP_PIECE_FACES = 4000  # xatlas charts 4k-face pieces about 5x faster than one 50k-face mesh
+
+
 def unwrap(
     mesh: trimesh.Trimesh, fast: bool = False, resolution: int = 1024, piece_faces: int | None = None
 ) -> tuple[trimesh.Trimesh, np.ndarray]:
@@ -173,6 +176,6 @@ def vertex_colors(mesh: trimesh.Trimesh) -> np.ndarray:
 def bake_vertex_colors(mesh: trimesh.Trimesh, size: int = 1024, **material) -> trimesh.Trimesh:
     """Turn a vertex-coloured mesh into a UV-textured one with the same look."""
     colors = vertex_colors(mesh)
-    unwrapped, source = unwrap(mesh)
+    unwrapped, source = unwrap(mesh, fast=True, resolution=size, piece_faces=UNWRAP_PIECE_FACES)
     image = bake_texture(unwrapped, size, vertex_color_shader(colors[source], unwrapped.faces))
     return with_texture(unwrapped, image, **material)

@@ -19,7 +19,7 @@ from ..base import Pipeline, PipelineOutput, Stages
 from ..errors import InputError
 from ..image_io import load_image
 from ..mesh.io import load_scene
-from ..mesh.texture import bake_texture, unwrap, with_texture
+from ..mesh.texture import UNWRAP_PIECE_FACES, bake_texture, unwrap, with_texture
 from .materials import material_shader, parse_prompt
 from .projection import VIEW_AXES, View
 
@@ -27,7 +27,6 @@ MIN_TEXTURE, MAX_TEXTURE = 512, 4096
 MAX_PAINT_FACES = 1_000_000
 FILL_WEIGHT = 0.02  # how strongly the smooth fill competes with a photo at grazing angles
 SEEN_WEIGHT = 0.05  # vertices seen at least this squarely anchor the fill
-UNWRAP_PIECE_FACES = 4000  # xatlas charts 4k-face pieces about 5x faster than one 50k-face mesh
 IMAGE_KEYS = {"front": "image", "back": "back_image", "left": "left_image", "right": "right_image"}
 
 
