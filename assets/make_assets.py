@@ -6,8 +6,8 @@ Everything is generated here, so the examples carry no third-party licence:
 - `textured_box.zip`: an OBJ with its MTL and a PNG texture (the browser-upload form of a textured OBJ),
 - `colored_torus.ply`: a torus with per-vertex colours,
 - `capsule.glb`: a plain capsule with a PBR colour,
-- `toy_front.png`, `toy_back.png`, `toy_left.png`, `toy_right.png`: one toy rocket rendered (orthographic,
-  transparent background) from the four views the image-to-3D multi-view carving expects,
+- `toy_front.png`, `toy_back.png`, `toy_left.png`, `toy_right.png`: one toy rocket (boosters on its +x and +z
+  sides) rendered orthographically, transparent background, from the four views image-to-3D carving expects,
 - `toy_photo.jpg`: the rocket turned a little, on a plain light backdrop (no alpha: background removal),
 - `figure.glb`: a closed humanoid in a T-pose (+Y up, facing +Z) for auto-rigging,
 - `parts.glb`: a cup, a cut sphere and a block as named nodes, two of them open, for part completion.
@@ -119,21 +119,29 @@ def painted(mesh: trimesh.Trimesh, rgb: tuple[int, int, int]) -> trimesh.Trimesh
 
 
 def toy_rocket() -> trimesh.Trimesh:
-    """A toy rocket about 1 unit tall (+y up): body, nose, four fins, a porthole facing +z and a nozzle."""
-    red, blue, white, grey = (215, 55, 45), (60, 120, 200), (235, 240, 245), (70, 70, 80)
+    """A toy rocket about 1 unit tall (+y up): body, nose, four fins, a nozzle, a porthole facing +z,
+    and boosters on its +x and +z sides only, so a mirrored view would show in a reconstruction."""
+    red, blue, white, grey, yellow = (215, 55, 45), (60, 120, 200), (235, 240, 245), (70, 70, 80), (240, 190, 40)
     body = painted(upright(trimesh.creation.cylinder(radius=0.16, height=0.6, sections=48)), blue)
     nose = painted(upright(trimesh.creation.cone(radius=0.16, height=0.32, sections=48)), red)
     nose.apply_translation([0, 0.3, 0])
     nozzle = painted(upright(trimesh.creation.cylinder(radius=0.1, height=0.1, sections=32)), grey)
     nozzle.apply_translation([0, -0.33, 0])
     porthole = painted(trimesh.creation.cylinder(radius=0.075, height=0.04, sections=32), white)
-    porthole.apply_translation([0, 0.08, 0.155])
+    porthole.apply_translation([0, 0.21, 0.155])
     parts = [body, nose, nozzle, porthole]
     for angle in np.arange(4) * np.pi / 2 + np.pi / 4:
-        fin = painted(trimesh.creation.box(extents=(0.18, 0.24, 0.03)), red)
-        fin.apply_translation([0.22, -0.2, 0])
+        fin = painted(trimesh.creation.box(extents=(0.16, 0.22, 0.03)), red)
+        fin.apply_translation([0.2, -0.2, 0])
         fin.apply_transform(trimesh.transformations.rotation_matrix(angle, [0, 1, 0]))
         parts.append(fin)
+    for direction in ([1, 0, 0], [0, 0, 1]):
+        booster = painted(upright(trimesh.creation.cylinder(radius=0.06, height=0.34, sections=32)), yellow)
+        cap = painted(upright(trimesh.creation.cone(radius=0.06, height=0.1, sections=32)), red)
+        cap.apply_translation([0, 0.17, 0])
+        pod = trimesh.util.concatenate([booster, cap])
+        pod.apply_translation(np.array(direction) * 0.215 + [0, -0.12, 0])
+        parts.append(pod)
     rocket = trimesh.util.concatenate(parts)
     rocket.apply_translation([0, -rocket.bounds[:, 1].mean(), 0])  # centred in the render window
     return rocket

@@ -34,6 +34,12 @@ def single_mesh(path) -> trimesh.Trimesh:
     return next(iter(scene.geometry.values()))
 
 
+def reach_from_tip(mesh: trimesh.Trimesh) -> np.ndarray:
+    """[[+x, +z], [-x, -z]]: how far the shape reaches each way from its top vertex (the rocket's nose tip)."""
+    tip = mesh.vertices[np.argmax(mesh.vertices[:, 1])]
+    return np.array([mesh.bounds[1] - tip, tip - mesh.bounds[0]])[:, [0, 2]]
+
+
 def image_to_3d(client, views: dict, face_count: int = 2000):
     files = [handle_file(str(views[name])) if name in views else None for name in VIEWS]
     return client.predict(*files, "builtin", True, 0, 30, 5.0, 128, face_count, False, "glb",
@@ -68,6 +74,11 @@ def test_toy_four_views_carve_the_rocket(client):
     assert mesh.extents / scale == pytest.approx(rocket.extents, rel=0.1)
     # A hull holds the rocket (up to voxel and smoothing error) but not much more than its bounding box.
     assert 0.9 * rocket.volume * scale**3 < mesh.volume < 0.8 * np.prod(rocket.extents) * scale**3
+    # The boosters stand out on +x and +z only: measured from the nose tip (on the rocket's axis), the hull
+    # reaches further on those sides, as the rocket does. A view rendered mirrored would swap a side.
+    expected = reach_from_tip(rocket)
+    assert (expected[0] > expected[1] + 0.05).all()
+    np.testing.assert_allclose(reach_from_tip(mesh) / scale, expected, atol=0.03)
 
 
 def test_figure_rigs_as_a_full_humanoid(client):
