@@ -40,9 +40,9 @@ def reach_from_tip(mesh: trimesh.Trimesh) -> np.ndarray:
     return np.array([mesh.bounds[1] - tip, tip - mesh.bounds[0]])[:, [0, 2]]
 
 
-def image_to_3d(client, views: dict, face_count: int = 2000):
+def image_to_3d(client, views: dict):
     files = [handle_file(str(views[name])) if name in views else None for name in VIEWS]
-    return client.predict(*files, "builtin", True, 0, 30, 5.0, 128, face_count, False, "glb",
+    return client.predict(*files, "builtin", True, 0, 30, 5.0, 128, 2000, False, "glb",
                           api_name="/image_to_3d")
 
 
@@ -161,3 +161,4 @@ def test_make_assets_is_deterministic(tmp_path):
     assert front.shape == (512, 512, 4) and front[0, 0, 3] == 0 and front[256, 256, 3] == 255
     assert photo.shape == (512, 512, 3) and photo[0, 0].min() > 200  # light backdrop, no alpha
     assert all((ASSETS / name).stat().st_size < 300_000 for name in shipped)
+    assert_valid_glb(*(ASSETS / name for name in shipped if name.endswith(".glb")), allow_warnings=False)
