@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -21,6 +21,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 pipeline = pipeline_picker(studio, "complete_parts")
                 output_format = format_picker()
                 button = gr.Button("Complete parts", variant="primary")
+                gr.Examples([[str(ASSETS / "parts.glb")]], [mesh],
+                            label="Example (an open cup, a cut sphere and a closed block as named nodes)")
             with gr.Column():
                 viewer, download, metadata = result_panel()
 

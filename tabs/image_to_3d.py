@@ -12,7 +12,7 @@ import gradio as gr
 from pipelines.image_to_3d.options import DEFAULTS, LIMITS
 from queueing.studio import Studio
 
-from .common import format_picker, pipeline_picker, result_panel, run_job
+from .common import ASSETS, format_picker, pipeline_picker, result_panel, run_job
 
 IMAGE_HINT = "PNG, JPEG or WebP; transparency is used as the mask"
 
@@ -56,6 +56,14 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                                                   step=32, label="Octree / voxel resolution")
                 output_format = format_picker()
                 button = gr.Button("Generate", variant="primary")
+                toy = {view: str(ASSETS / f"toy_{view}.png") for view in ("front", "back", "left", "right")}
+                gr.Examples(
+                    [[toy["front"], None, None, None, True],
+                     [str(ASSETS / "toy_photo.jpg"), None, None, None, True],
+                     [toy["front"], toy["back"], toy["left"], toy["right"], True]],
+                    [front, back, left, right, remove_background],
+                    label="Examples (transparent PNG, photo on a backdrop, four views)",
+                )
             with gr.Column():
                 viewer, download, metadata = result_panel()
                 seen = gr.Gallery(label="What the model saw (preprocessed views and masks)", columns=4, height=220)

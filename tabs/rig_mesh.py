@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.rig.pipeline import RIG_MODES
 from queueing.studio import Studio
 
-from .common import format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 RIG_FORMATS = ("glb", "fbx")
 
@@ -26,6 +26,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 pipeline = pipeline_picker(studio, "rig_mesh")
                 output_format = format_picker(RIG_FORMATS)
                 button = gr.Button("Rig", variant="primary")
+                gr.Examples([[str(ASSETS / "figure.glb"), "humanoid"], [str(ASSETS / "capsule.glb"), "generic"]],
+                            [mesh, mode], label="Examples (T-pose character, capsule)")
             with gr.Column():
                 viewer, download, metadata = result_panel()
 

@@ -22,7 +22,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 pipeline = pipeline_picker(studio, "segment_mesh")
                 output_format = format_picker()
                 button = gr.Button("Segment", variant="primary")
-                gr.Examples([[str(ASSETS / "capsule.glb"), 3], [str(ASSETS / "colored_torus.ply"), 6]],
+                gr.Examples([[str(ASSETS / "capsule.glb"), 3], [str(ASSETS / "colored_torus.ply"), 6],
+                             [str(ASSETS / "figure.glb"), 6]],
                             [mesh, num_parts], label="Examples")
             with gr.Column():
                 viewer, download, metadata = result_panel()
