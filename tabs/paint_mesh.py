@@ -21,7 +21,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         with gr.Row():
             with gr.Column():
                 mesh = mesh_upload()
-                prompt = gr.Textbox(label="Prompt", placeholder="e.g. red glossy plastic, weathered oak wood")
+                prompt = gr.Textbox(value="", label="Prompt", placeholder="e.g. red glossy plastic, weathered oak wood")
                 image = gr.Image(label="Reference image (front)", type="filepath", image_mode="RGBA")
                 with gr.Accordion("More views (optional)", open=False):
                     with gr.Row():
