@@ -10,6 +10,7 @@ so the studio starts with no weights and no GPU.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -167,6 +168,33 @@ class Pipeline:
             "declared_peak_gib": round(self.peak_bytes / GiB, 3),
         }
 
+
+
+def free_cuda_cache() -> None:
+    """Give cached CUDA blocks back after weights are dropped (a no-op where torch or CUDA is absent)."""
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class TorchPipeline(Pipeline):
+    """A pipeline whose weights are one torch object with `.to(device)` (a diffusers-style `pipe`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pipe = None
+
+    def to(self, device: str) -> None:
+        if self.pipe is not None:
+            self.pipe.to(device)
+        self.device = device
+
+    def unload(self) -> None:
+        self.pipe = None
+        self.device = None
+        free_cuda_cache()
 
 def as_scene(asset: trimesh.Trimesh | trimesh.Scene) -> trimesh.Scene:
     if isinstance(asset, trimesh.Scene):

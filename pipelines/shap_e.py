@@ -11,15 +11,14 @@ renderer's marching cubes turns a latent into a mesh at the grid size the
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
-from .base import GiB, Pipeline, PipelineOutput, Stages
+from .base import GiB, PipelineOutput, Stages, TorchPipeline
 from .errors import InputError
-from .hub import hub_progress
+from .hub import cached_snapshot, hub_progress
 from .image_to_3d import options as image_options
 from .image_to_3d.preprocess import prepare_views
 from .mesh.repair import decimate
@@ -65,7 +64,7 @@ def to_trimesh(raw) -> trimesh.Trimesh:
     return mesh
 
 
-class _ShapE(Pipeline):
+class _ShapE(TorchPipeline):
     """Shared loading and decoding; subclasses say which diffusers pipeline and how to condition it."""
 
     devices = ("cuda", "cpu")
@@ -78,20 +77,13 @@ class _ShapE(Pipeline):
     def __init__(self, model: str | os.PathLike | None = None):
         super().__init__()
         self.model = str(model or os.environ.get(self.env_var) or self.repo_id)
-        self.pipe = None
 
     # -- weights ----------------------------------------------------------------
     def local_weights(self) -> Path | None:
         """The folder holding the weights if they are on this machine (a local folder or the hub cache)."""
         if Path(self.model).is_dir():
             return Path(self.model) if (Path(self.model) / "model_index.json").is_file() else None
-        from huggingface_hub import snapshot_download
-
-        try:
-            folder = Path(snapshot_download(self.model, local_files_only=True))
-        except Exception:  # not cached (the hub raises several types for this)
-            return None
-        return folder if (folder / "model_index.json").is_file() else None
+        return cached_snapshot(self.model, ["model_index.json"])
 
     def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
         ok, reason = super().availability(device_kinds)
@@ -146,20 +138,6 @@ class _ShapE(Pipeline):
         path = self.local_weights()
         if path is not None:
             self._load_pipe(path)
-
-    def to(self, device: str) -> None:
-        if self.pipe is not None:
-            self.pipe.to(device)
-        self.device = device
-
-    def unload(self) -> None:
-        self.pipe = None
-        self.device = None
-        if "torch" in sys.modules:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
     # -- work -------------------------------------------------------------------------
     def pipeline_class(self):

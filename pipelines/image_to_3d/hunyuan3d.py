@@ -21,13 +21,12 @@ walked a quarter turn to their left) is not checked against the real weights.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import trimesh
 
-from ..base import GiB, Pipeline, PipelineOutput, Stages
+from ..base import GiB, PipelineOutput, Stages, TorchPipeline
 from ..errors import InputError, PipelineUnavailable
 from ..hub import cached_snapshot, download_snapshot
 from ..mesh.repair import decimate
@@ -68,7 +67,7 @@ def fit_to_front(mesh: trimesh.Trimesh, front: View) -> trimesh.Trimesh:
     return mesh
 
 
-class _Hunyuan3D(Pipeline):
+class _Hunyuan3D(TorchPipeline):
     """Shared loading, generation and colouring; subclasses name the repository and DiT folder."""
 
     feature = "image_to_3d"
@@ -84,7 +83,6 @@ class _Hunyuan3D(Pipeline):
     def __init__(self, model: str | os.PathLike | None = None):
         super().__init__()
         self.model = str(model or os.environ.get(self.env_var) or self.repo_id)
-        self.pipe = None
 
     # -- weights ----------------------------------------------------------------------
     def weight_files(self) -> list[str]:
@@ -143,20 +141,6 @@ class _Hunyuan3D(Pipeline):
             path = download_snapshot(self.model, self.weight_files(), stages, 0.05)
         with stages.stage("load weights", 0.08):
             self._load_pipe(path)
-
-    def to(self, device: str) -> None:
-        if self.pipe is not None:
-            self.pipe.to(device)
-        self.device = device
-
-    def unload(self) -> None:
-        self.pipe = None
-        self.device = None
-        if "torch" in sys.modules:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
     # -- work -------------------------------------------------------------------------------
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import InputError
+from ..knobs import checked_knobs
 
 VIEW_NAMES = ("front", "back", "left", "right")
 DEFAULTS = {
@@ -36,20 +37,4 @@ def _missing(value) -> bool:
 
 def options(inputs: dict) -> dict:
     """Knob values with defaults filled in and ranges checked."""
-    out = {}
-    for key, default in DEFAULTS.items():
-        value = inputs.get(key)
-        if value is None or value == "":
-            value = default
-        if isinstance(default, bool):
-            out[key] = bool(value)
-            continue
-        try:
-            value = type(default)(value)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{key} must be a number; got {value!r}.") from exc
-        low, high = LIMITS[key]
-        if not low <= value <= high:
-            raise InputError(f"{key} must be between {low:,} and {high:,}; got {value:,}.")
-        out[key] = value
-    return out
+    return checked_knobs(inputs, DEFAULTS, LIMITS)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from ..base import GiB, Pipeline, PipelineOutput, Stages
+from ..base import GiB, Pipeline, PipelineOutput, Stages, free_cuda_cache
 from ..errors import InputError
 from ..image_io import load_image
 from ..mesh.io import load_scene
@@ -80,10 +80,7 @@ class Hunyuan3DPaintAdapter(Pipeline):
     def unload(self) -> None:
         self.paint = None
         self.device = None
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_cuda_cache()
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         size = check_texture_size(inputs.get("texture_size", 2048))

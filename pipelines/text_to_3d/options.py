@@ -6,6 +6,7 @@ import random
 import unicodedata
 
 from ..errors import InputError
+from ..knobs import checked_knobs
 
 MAX_PROMPT_CHARS = 500
 DETAIL_LEVELS = ("low", "medium", "high")
@@ -35,26 +36,7 @@ def options(inputs: dict) -> dict:
 
 def knobs(inputs: dict, defaults: dict = DEFAULTS) -> dict:
     """The quality knobs in `defaults` with defaults filled in and ranges checked; seed -1 draws a random seed."""
-    out = {}
-    for key, default in defaults.items():
-        value = inputs.get(key)
-        if value is None or value == "":
-            value = default
-        if isinstance(default, bool):
-            out[key] = bool(value)
-        elif key == "detail":
-            if value not in DETAIL_LEVELS:
-                raise InputError(f"detail must be one of {', '.join(DETAIL_LEVELS)}; got {value!r}.")
-            out[key] = value
-        else:
-            try:
-                value = type(default)(value)
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"{key} must be a number; got {value!r}.") from exc
-            low, high = LIMITS[key]
-            if not low <= value <= high:
-                raise InputError(f"{key} must be between {low:,} and {high:,}; got {value:,}.")
-            out[key] = value
+    out = checked_knobs(inputs, defaults, LIMITS, {"detail": DETAIL_LEVELS})
     if out["seed"] == -1:
         out["seed"] = random.randrange(2**32)
     return out
