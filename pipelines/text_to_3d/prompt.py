@@ -177,15 +177,67 @@ def parse_style(prompt: str) -> Style:
     )
 
 
+# Words that end the object's own noun phrase: what follows is a setting, a part or something held
+# ("a cat sitting on a chair" is a cat; "a table with a vase on it" is a table).
+CLAUSE_WORDS = frozenset(
+    "with without on in inside into onto at by beside near next under over above below behind around among "
+    "from for to made covered filled full holding carrying wearing riding sitting standing lying growing "
+    "hanging flying floating driving walking running playing pulling swimming parked decorated printed "
+    "taken stuck that which where who while and or".split()
+)
+# Words for an amount of something: in "a bunch of daisies" the object is the daisies.
+AMOUNT_WORDS = frozenset(
+    "bunch cluster pile heap stack slice piece group pair set handful bouquet couple lot lots".split()
+)
+ARTICLES = frozenset("a an the some one two three four five several many my your his her our their this that".split())
+
+
+def subject(prompt: str) -> str:
+    """The noun phrase naming the object itself, before any clause about its setting, parts or contents:
+    "a tall tower of a castle with a flag" -> "a tall tower", "a bunch of daisies" -> "daisies". A
+    participle straight after the article describes the object ("a standing lamp") and stays."""
+    tokens = re.findall(r"[a-z][a-z'-]*", prompt.lower())
+    head: list[str] = []
+    for i, word in enumerate(tokens):
+        content = [w for w in head if w not in ARTICLES]
+        if word == "of" and content:
+            if content[-1] in AMOUNT_WORDS:
+                head = []
+                continue
+            break
+        if word in CLAUSE_WORDS and content:
+            break
+        head.append(word)
+    return " ".join(head) or prompt
+
+
+def head_nouns(phrase: str) -> list[str]:
+    """The phrase's last word and last two words, plural endings removed: the keys the object is named by
+    ("fir trees" -> ["fir tree", "tree"])."""
+    tokens = [singular(w) for w in re.findall(r"[a-z]+", phrase.lower()) if w not in ARTICLES]
+    return [" ".join(tokens[-2:]), tokens[-1]] if len(tokens) > 1 else tokens
+
+
+def singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
 def strip_style(prompt: str) -> str:
     """What the prompt says about the object's kind: colour, material, finish and size adjectives and
-    possessive owners dropped ("a knight's big red steel sword" -> "a sword"); the last word always stays
-    ("an orange", "a stone")."""
+    possessive owners dropped ("a knight's big red steel sword" -> "a sword"). Such a word stays where it
+    is the noun itself, last or before a clause ("an orange", "a stone from the beach", "a glass of milk")."""
     drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS)
     tokens = prompt.split()
+    plain = [re.sub(r"[^a-z]", "", w.lower()) for w in tokens]
     kept = [
         w for i, w in enumerate(tokens)
-        if i == len(tokens) - 1
-        or not (re.sub(r"[^a-z]", "", w.lower()) in drop or re.search(r"\w('s|s')$", w.lower()))
+        if i == len(tokens) - 1 or plain[i + 1] in CLAUSE_WORDS or plain[i + 1] == "of"
+        or not (plain[i] in drop or re.search(r"\w('s|s')$", w.lower()))
     ]
     return " ".join(kept)
