@@ -27,6 +27,7 @@ PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "
                  "plain": "plastic"}
 SMOOTH_ANGLE = np.radians(40)  # faces meeting at a sharper angle get their own normals (box edges stay crisp)
 WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
+SURE_MATCH = 0.7  # from here a template is trusted even when none of its descriptions names the prompt's noun
 NAMED_BONUS = 0.15  # added to the template whose descriptions use the prompt's own noun
 # Templates are authored z-up; glTF is y-up with the front facing +z.
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
@@ -136,18 +137,15 @@ class BuiltinTextTo3D(Pipeline):
             ranking = self.rank(opts["prompt"])
             chosen, score = ranking[0]
             template = self.templates[chosen]
+            named = self.named([opts["prompt"]])[0]
+            noun = named[1] if named is not None and named[0] == list(self.templates).index(chosen) else None
         with stages.stage("building the shape", 0.3):
             parts = template.build(np.random.default_rng(opts["seed"]), Kit(opts["detail"]))
             meshes = assemble(parts, style.scale)
         with stages.stage("baking textures" if opts["textured"] else "applying materials", 0.6):
             scene = dress(meshes, template, style, opts)
-        warnings = []
-        if score < WEAK_MATCH:
-            warnings.append(
-                f"No built-in template matches the prompt closely (closest: {chosen}, similarity {score:.2f}); "
-                f"the built-in generator knows these kinds: {', '.join(self.templates)}. "
-                "A learned text-to-3D model (such as Shap-E), where installed, handles other prompts."
-            )
+        warnings = [] if score >= WEAK_MATCH and (noun or score >= SURE_MATCH) else [
+            match_warning(opts["prompt"], ranking, list(self.templates))]
         extents = scene.extents
         metadata = {
             "method": "procedural template",
@@ -155,6 +153,7 @@ class BuiltinTextTo3D(Pipeline):
             "template": chosen,
             "category": template.category,
             "similarity": round(score, 4),
+            "named_by": noun,
             "alternatives": [{"template": n, "similarity": round(s, 4)} for n, s in ranking[1:4]],
             "style": style.describe(),
             "parts": len(parts),
@@ -167,6 +166,21 @@ class BuiltinTextTo3D(Pipeline):
 
     def estimate_seconds(self, inputs: dict) -> float:
         return 20.0
+
+
+def match_warning(prompt: str, ranking: list[tuple[str, float]], kinds: list[str]) -> str:
+    """Why the chosen template may not be what the prompt asks for, naming it and the runner-up."""
+    (chosen, score), (second, runner_up) = ranking[0], ranking[1]
+    thing = subject(strip_style(prompt))
+    opening = (
+        f"No built-in template matches \"{thing}\" closely" if score < WEAK_MATCH
+        else f"Low-confidence match: no built-in template is named for \"{thing}\""
+    )
+    return (
+        f"{opening}; built the closest template, {chosen} (similarity {score:.2f}; next: {second}, {runner_up:.2f}). "
+        f"The built-in generator knows these kinds: {', '.join(kinds)}. "
+        "A learned text-to-3D model (such as Shap-E), where installed, handles other prompts."
+    )
 
 
 def noun_index(texts: list[tuple[int, str]]) -> dict[str, int]:

@@ -183,7 +183,7 @@ CLAUSE_WORDS = frozenset(
     "with without on in inside into onto at by beside near next under over above below behind around among "
     "from for to made covered filled full holding carrying wearing riding sitting standing lying growing "
     "hanging flying floating driving walking running playing pulling swimming parked decorated printed "
-    "taken stuck that which where who while and or".split()
+    "taken stuck bound built ready that which where who while and or off out up".split()
 )
 # Words for an amount of something: in "a bunch of daisies" the object is the daisies.
 AMOUNT_WORDS = frozenset(
@@ -194,26 +194,30 @@ ARTICLES = frozenset("a an the some one two three four five several many my your
 
 def subject(prompt: str) -> str:
     """The noun phrase naming the object itself, before any clause about its setting, parts or contents:
-    "a tall tower of a castle with a flag" -> "a tall tower", "a bunch of daisies" -> "daisies". A
-    participle straight after the article describes the object ("a standing lamp") and stays."""
+    "a tall tower of a castle with a flag" -> "a tall tower", "a bunch of daisies" -> "daisies", "a duck
+    swimming" -> "a duck". A participle straight after the article describes the object ("a standing
+    lamp"), as does one before a noun ("a sugar coated donut"), and stays."""
     tokens = re.findall(r"[a-z][a-z'-]*", prompt.lower())
     head: list[str] = []
     for i, word in enumerate(tokens):
         content = [w for w in head if w not in ARTICLES]
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
         if word == "of" and content:
             if content[-1] in AMOUNT_WORDS:
                 head = []
                 continue
             break
-        if word in CLAUSE_WORDS and content:
+        participle = len(word) > 4 and word.endswith(("ing", "ed")) and (
+            following is None or following in CLAUSE_WORDS or following in ARTICLES or following == "of")
+        if content and (word in CLAUSE_WORDS or participle):
             break
         head.append(word)
     return " ".join(head) or prompt
 
 
 def head_nouns(phrase: str) -> list[str]:
-    """The phrase's last word and last two words, plural endings removed: the keys the object is named by
-    ("fir trees" -> ["fir tree", "tree"])."""
+    """The phrase's last two words and its last word, plural endings removed: the keys the object is
+    named by ("fir trees" -> ["fir tree", "tree"])."""
     tokens = [singular(w) for w in re.findall(r"[a-z]+", phrase.lower()) if w not in ARTICLES]
     return [" ".join(tokens[-2:]), tokens[-1]] if len(tokens) > 1 else tokens
 

@@ -406,7 +406,7 @@ def pine_tree(rng, kit):
 
 
 @template("cactus", "plants", (
-    "a succulent", "an agave", "a prickly pear", "a cactus with spikes",
+    "a succulent", "an agave", "a cactus with spikes",
     "an aloe plant",
     "a cactus", "a saguaro cactus with arms", "a desert succulent", "a prickly cactus in the desert",
 ), cactus=mat((70, 140, 70), 0.7, 0.0, "foliage"), flower=mat((230, 80, 140), 0.6))
@@ -513,7 +513,7 @@ def rock(rng, kit):
 
 
 @template("crystal", "rocks", (
-    "a sapphire", "a topaz", "an opal", "a precious stone", "a shard of crystal", "a geode", "a crystal cluster",
+    "a sapphire", "a topaz", "an opal", "a precious gem", "a shard of crystal", "a geode", "a crystal cluster",
     "a glittering jewel",
     "a diamond", "a jewel", "an ice crystal",
     "a crystal", "a cluster of glowing crystals", "a gemstone", "an amethyst geode", "quartz crystals growing from a rock",
@@ -838,7 +838,7 @@ def donut(rng, kit):
 
 # -- creatures and characters -------------------------------------------------------------------
 @template("snowman", "characters", (
-    "a snow sculpture", "a man made of snow",
+    "a snow sculpture",
     "a snow figure",
     "a snowman", "a snowman with a carrot nose and a top hat", "a figure made of snowballs", "frosty the snowman",
 ), snow=mat((245, 248, 252), 0.8), carrot=mat((240, 120, 20), 0.6), coal=mat((25, 25, 28), 0.8), twigs=DARK_WOOD)
@@ -874,7 +874,7 @@ def snowman(rng, kit):
 
 
 @template("robot", "characters", (
-    "a humanoid robot", "a bot", "a mechanical man", "a tin man", "a terminator", "a metal automaton",
+    "a humanoid robot", "a bot", "a tin robot", "a terminator", "a metal automaton",
     "a mech", "a cyborg", "a machine", "an automaton",
     "a robot", "a friendly metal robot with an antenna", "an android", "a mechanical humanoid machine", "a droid",
     "a toy robot",
