@@ -226,11 +226,22 @@ def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, 
             mesh = textured(mesh, material, opts["seed"], size, name)
         else:
             mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
-                name=name, baseColorFactor=[*linear(material.color), 1.0],
+                name=name, baseColorFactor=[*linear(material.color), material.alpha],
                 roughnessFactor=material.roughness, metallicFactor=material.metallic,
             ))
+        if material.alpha < 1.0:
+            see_through(mesh.visual.material, material.alpha)
         scene.add_geometry(mesh, geom_name=name, node_name=name)
     return scene
+
+
+def see_through(material: trimesh.visual.material.PBRMaterial, alpha: float) -> None:
+    """Alpha-blended, as glass or a transparent prompt asks (the alpha multiplies any baked texture)."""
+    factor = material.baseColorFactor
+    rgb = [1.0, 1.0, 1.0] if factor is None else (np.asarray(factor[:3], dtype=np.float64) / 255.0).tolist()
+    material.baseColorFactor = [*rgb, alpha]
+    material.alphaMode = "BLEND"
+    material.doubleSided = True
 
 
 def texture_size(full: int, area_share: float) -> int:

@@ -19,6 +19,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 # Shade words: below 1 darkens, above 1 mixes that far (minus one) towards white.
 SHADES = {"dark": 0.55, "deep": 0.7, "bright": 1.1, "light": 1.35, "pale": 1.5}
+# Words that shade a colour only when one follows ("sky blue", "forest green"); alone they are nouns.
+COLOR_SHADES = {"sky": 1.45, "baby": 1.5, "pastel": 1.45, "powder": 1.5, "mint": 1.4, "forest": 0.6,
+                "midnight": 0.4, "jet": 0.5, "royal": 0.85, "hot": 1.15, "neon": 1.15}
+# See-through material and finish words -> base-colour alpha (glTF alpha blending).
+ALPHA = {"glass": 0.35, "transparent": 0.3, "translucent": 0.55}
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Material:
     roughness: float = 0.7
     metallic: float = 0.0
     pattern: str = "plain"
+    alpha: float = 1.0
 
 
 # Material words -> (roughness, metallic, pattern, colour word used when no colour is given).
@@ -95,6 +101,7 @@ class Style:
     finish: str | None = None
     scale: float = 1.0
     size_word: str | None = None
+    alpha: float = 1.0
 
     @property
     def colors(self) -> list[tuple[int, int, int]]:
@@ -125,6 +132,8 @@ class Style:
             out = replace(out, color=srgb(color))
         if primary and self.finish:
             out = replace(out, roughness=FINISH[self.finish])
+        if primary and self.alpha < 1.0:
+            out = replace(out, alpha=self.alpha)
         return out
 
     def describe(self) -> dict:
@@ -134,6 +143,7 @@ class Style:
             "finish": self.finish,
             "size": self.size_word,
             "scale": self.scale,
+            "opacity": self.alpha,
         }
 
 
@@ -157,8 +167,10 @@ def parse_style(prompt: str) -> Style:
     mentions = []
     finish = size_word = None
     for i, word in enumerate(tokens):
+        if word in COLORS and i and tokens[i - 1] in COLORS:
+            continue  # "navy blue", "lime green": one colour, the first word's
         if word in COLORS:
-            shade = SHADES.get(tokens[i - 1], 1.0) if i else 1.0
+            shade = {**SHADES, **COLOR_SHADES}.get(tokens[i - 1], 1.0) if i else 1.0
             name = f"{tokens[i - 1]} {word}" if shade != 1.0 else word
             following = [w for w in tokens[i + 1:i + 3] if w not in MATERIALS and w not in FINISH]
             part = following[0] if following and following[0] in PART_WORDS else None
@@ -171,9 +183,10 @@ def parse_style(prompt: str) -> Style:
     named = [w for w in tokens if w in MATERIALS]
     plain = [w for w in named if w not in COLORS]
     material = (plain or named or [None])[0]
+    clear = [ALPHA[w] for w in tokens if w in ALPHA]
     return Style(
         mentions=tuple(mentions), material=material, finish=finish, scale=SIZES.get(size_word, 1.0),
-        size_word=size_word,
+        size_word=size_word, alpha=min(clear, default=1.0),
     )
 
 
@@ -236,12 +249,13 @@ def strip_style(prompt: str) -> str:
     """What the prompt says about the object's kind: colour, material, finish and size adjectives and
     possessive owners dropped ("a knight's big red steel sword" -> "a sword"). Such a word stays where it
     is the noun itself, last or before a clause ("an orange", "a stone from the beach", "a glass of milk")."""
-    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS)
+    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS) | set(ALPHA)
     tokens = prompt.split()
     plain = [re.sub(r"[^a-z]", "", w.lower()) for w in tokens]
     kept = [
         w for i, w in enumerate(tokens)
         if i == len(tokens) - 1 or plain[i + 1] in CLAUSE_WORDS or plain[i + 1] == "of"
-        or not (plain[i] in drop or re.search(r"\w('s|s')$", w.lower()))
+        or not (plain[i] in drop or (plain[i] in COLOR_SHADES and plain[i + 1] in COLORS)
+                or re.search(r"\w('s|s')$", w.lower()))
     ]
     return " ".join(kept)
