@@ -7,6 +7,8 @@ templates' own descriptions.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -16,10 +18,12 @@ from pipelines.errors import InputError
 from pipelines.mesh.export import export_asset
 from pipelines.mesh.io import scene_stats
 from pipelines.text_to_3d.builtin import BuiltinTextTo3D, assemble, linear
-from pipelines.text_to_3d.prompt import parse_style
+from pipelines.text_to_3d.prompt import parse_style, strip_style, subject
 from pipelines.text_to_3d.templates import TEMPLATES, Kit
 
 from .conftest import assert_valid_glb
+
+DATA = Path(__file__).parent / "data"
 
 SELECTION = [
     ("a comfy seat with armrests for the dining room", "chair"),
@@ -98,15 +102,63 @@ def test_library_spans_the_categories():
     assert all(len(t.descriptions) >= 4 for t in TEMPLATES.values())
 
 
-def test_paraphrases_pick_the_intended_template(pipeline):
-    assert len(SELECTION) >= 40
-    assert {want for _, want in SELECTION} <= set(TEMPLATES)
-    scores = pipeline.similarities([prompt for prompt, _ in SELECTION])
+def prompt_set(name: str) -> list[tuple[str, str]]:
+    """(prompt, template) pairs of a prompt set in tests/data (lines: template<TAB>prompt, # comments)."""
+    lines = (DATA / name).read_text().splitlines()
+    return [(prompt, want) for want, prompt in (line.split("\t") for line in lines if line and line[0] != "#")]
+
+
+@pytest.mark.parametrize("prompts", [
+    pytest.param(SELECTION, id="paraphrases"),
+    pytest.param(prompt_set("text_prompts_dev.tsv"), id="development"),
+    pytest.param(prompt_set("text_prompts_heldout.tsv"), id="held-out"),
+])
+def test_paraphrases_pick_the_intended_template(pipeline, prompts):
+    """The issue's bar, 90%, on each set: the paraphrases above, the development set the selection was
+    tuned on, and the held-out set written with it but scored only once, after tuning (short and
+    descriptive prompts, synonyms, plurals, possessives, scenes naming other objects too)."""
+    assert len(prompts) >= 40
+    assert {want for _, want in prompts} <= set(TEMPLATES)
     names = list(pipeline.templates)
-    chosen = [names[i] for i in scores.argmax(axis=1)]
-    misses = [(prompt, want, got) for (prompt, want), got in zip(SELECTION, chosen) if got != want]
-    accuracy = 1.0 - len(misses) / len(SELECTION)
+    chosen = [names[i] for i in pipeline.scores([prompt for prompt, _ in prompts]).argmax(axis=1)]
+    misses = [(prompt, want, got) for (prompt, want), got in zip(prompts, chosen) if got != want]
+    accuracy = 1.0 - len(misses) / len(prompts)
     assert accuracy >= 0.9, f"accuracy {accuracy:.0%}; misses: {misses}"
+
+
+@pytest.mark.parametrize("name", ["text_prompts_dev.tsv", "text_prompts_heldout.tsv"])
+def test_prompt_sets_span_every_template(name):
+    assert {want for _, want in prompt_set(name)} == set(TEMPLATES)
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("a cat sitting on a chair", "a cat"),
+    ("a table with a vase of flowers on it", "a table"),
+    ("a tall tower of a castle with a flag", "a tall tower"),
+    ("a bunch of daisies", "daisies"),
+    ("a robot holding a flower", "a robot"),
+    ("a duck swimming", "a duck"),
+    ("a standing lamp", "a standing lamp"),
+    ("a sugar coated donut", "a sugar coated donut"),
+])
+def test_subject_is_the_object_not_its_setting(prompt, expected):
+    assert subject(prompt) == expected
+
+
+def test_style_words_are_dropped_unless_they_are_the_noun():
+    assert strip_style("a knight's big red steel sword") == "a sword"
+    assert strip_style("a navy blue boat") == "a boat" and strip_style("a sky blue car") == "a car"
+    assert strip_style("a stone from the beach") == "a stone from the beach"
+    assert strip_style("a glass of milk") == "a glass of milk" and strip_style("an orange") == "an orange"
+
+
+@pytest.mark.parametrize(("prompt", "template"), [
+    ("a kitten sitting on a rug", "quadruped"), ("a robot holding a flower", "robot"),
+    ("a stone from the beach", "rock"), ("three fir trees", "pine_tree"),
+])
+def test_the_prompts_own_noun_wins_over_its_setting(pipeline, prompt, template):
+    out = run(pipeline, prompt, detail="low")
+    assert out.metadata["template"] == template and out.metadata["named_by"] and out.warnings == []
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
@@ -254,3 +306,34 @@ def test_prompt_outside_the_library_still_gives_an_asset_and_says_so(pipeline):
     assert out.metadata["similarity"] < 0.5
     assert len(out.warnings) == 1 and out.metadata["template"] in out.warnings[0]
     assert out.asset.geometry
+
+
+@pytest.mark.parametrize("prompt", ["a laptop", "a pair of sneakers", "an umbrella", "a violin"])
+def test_unknown_objects_get_a_warning_naming_the_closest_template(pipeline, prompt):
+    out = run(pipeline, prompt, seed=1, detail="low")
+    (warning,) = out.warnings
+    alternative = out.metadata["alternatives"][0]["template"]
+    assert f"closest template, {out.metadata['template']} " in warning and alternative in warning
+    assert subject(strip_style(prompt)) in warning and out.metadata["named_by"] is None
+
+
+def test_unseen_colour_and_material_words(pipeline, tmp_path):
+    for word, channel in (("navy", 2), ("crimson", 0), ("teal", 1)):
+        r, g, b = parse_style(f"a {word} vase").colors[0]
+        assert (r, g, b)[channel] == max(r, g, b) and len(parse_style(f"a {word} blue vase").colors) == 1
+    assert sum(parse_style("a sky blue car").colors[0]) > sum(parse_style("a blue car").colors[0])
+    chrome = node(run(pipeline, "a chrome robot", detail="low"), "body").visual.material
+    assert chrome.metallicFactor == 1.0 and chrome.roughnessFactor < 0.1
+    golden = node(run(pipeline, "a golden sword", detail="low"), "blade").visual.material
+    assert golden.metallicFactor == 1.0
+    marble = node(run(pipeline, "a marble statue of a woman", detail="low"), "clothes").visual.material
+    assert marble.metallicFactor == 0.0 and marble.roughnessFactor < 0.3
+    for textured in (False, True):
+        out = run(pipeline, "a glass vase", detail="low", textured=textured)
+        glass = node(out, "body").visual.material
+        assert glass.alphaMode == "BLEND" and glass.baseColorFactor[3] < 128
+        assert glass.metallicFactor == 0.0 and glass.roughnessFactor < 0.1
+        glb, _ = export_asset(out.asset, "glb", tmp_path / str(textured))
+        assert_valid_glb(glb)
+    opaque = node(run(pipeline, "a ceramic vase", detail="low"), "body").visual.material
+    assert opaque.alphaMode in (None, "OPAQUE") and opaque.baseColorFactor[3] == 255

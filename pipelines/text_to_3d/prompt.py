@@ -19,6 +19,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 # Shade words: below 1 darkens, above 1 mixes that far (minus one) towards white.
 SHADES = {"dark": 0.55, "deep": 0.7, "bright": 1.1, "light": 1.35, "pale": 1.5}
+# Words that shade a colour only when one follows ("sky blue", "forest green"); alone they are nouns.
+COLOR_SHADES = {"sky": 1.45, "baby": 1.5, "pastel": 1.45, "powder": 1.5, "mint": 1.4, "forest": 0.6,
+                "midnight": 0.4, "jet": 0.5, "royal": 0.85, "hot": 1.15, "neon": 1.15}
+# See-through material and finish words -> base-colour alpha (glTF alpha blending).
+ALPHA = {"glass": 0.35, "transparent": 0.3, "translucent": 0.55}
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Material:
     roughness: float = 0.7
     metallic: float = 0.0
     pattern: str = "plain"
+    alpha: float = 1.0
 
 
 # Material words -> (roughness, metallic, pattern, colour word used when no colour is given).
@@ -95,6 +101,7 @@ class Style:
     finish: str | None = None
     scale: float = 1.0
     size_word: str | None = None
+    alpha: float = 1.0
 
     @property
     def colors(self) -> list[tuple[int, int, int]]:
@@ -125,6 +132,8 @@ class Style:
             out = replace(out, color=srgb(color))
         if primary and self.finish:
             out = replace(out, roughness=FINISH[self.finish])
+        if primary and self.alpha < 1.0:
+            out = replace(out, alpha=self.alpha)
         return out
 
     def describe(self) -> dict:
@@ -134,6 +143,7 @@ class Style:
             "finish": self.finish,
             "size": self.size_word,
             "scale": self.scale,
+            "opacity": self.alpha,
         }
 
 
@@ -157,8 +167,10 @@ def parse_style(prompt: str) -> Style:
     mentions = []
     finish = size_word = None
     for i, word in enumerate(tokens):
+        if word in COLORS and i and tokens[i - 1] in COLORS:
+            continue  # "navy blue", "lime green": one colour, the first word's
         if word in COLORS:
-            shade = SHADES.get(tokens[i - 1], 1.0) if i else 1.0
+            shade = {**SHADES, **COLOR_SHADES}.get(tokens[i - 1], 1.0) if i else 1.0
             name = f"{tokens[i - 1]} {word}" if shade != 1.0 else word
             following = [w for w in tokens[i + 1:i + 3] if w not in MATERIALS and w not in FINISH]
             part = following[0] if following and following[0] in PART_WORDS else None
@@ -171,21 +183,79 @@ def parse_style(prompt: str) -> Style:
     named = [w for w in tokens if w in MATERIALS]
     plain = [w for w in named if w not in COLORS]
     material = (plain or named or [None])[0]
+    clear = [ALPHA[w] for w in tokens if w in ALPHA]
     return Style(
         mentions=tuple(mentions), material=material, finish=finish, scale=SIZES.get(size_word, 1.0),
-        size_word=size_word,
+        size_word=size_word, alpha=min(clear, default=1.0),
     )
+
+
+# Words that end the object's own noun phrase: what follows is a setting, a part or something held
+# ("a cat sitting on a chair" is a cat; "a table with a vase on it" is a table).
+CLAUSE_WORDS = frozenset(
+    "with without on in inside into onto at by beside near next under over above below behind around among "
+    "from for to made covered filled full holding carrying wearing riding sitting standing lying growing "
+    "hanging flying floating driving walking running playing pulling swimming parked decorated printed "
+    "taken stuck bound built ready that which where who while and or off out up".split()
+)
+# Words for an amount of something: in "a bunch of daisies" the object is the daisies.
+AMOUNT_WORDS = frozenset(
+    "bunch cluster pile heap stack slice piece group pair set handful bouquet couple lot lots".split()
+)
+ARTICLES = frozenset("a an the some one two three four five several many my your his her our their this that".split())
+
+
+def subject(prompt: str) -> str:
+    """The noun phrase naming the object itself, before any clause about its setting, parts or contents:
+    "a tall tower of a castle with a flag" -> "a tall tower", "a bunch of daisies" -> "daisies", "a duck
+    swimming" -> "a duck". A participle straight after the article describes the object ("a standing
+    lamp"), as does one before a noun ("a sugar coated donut"), and stays."""
+    tokens = re.findall(r"[a-z][a-z'-]*", prompt.lower())
+    head: list[str] = []
+    for i, word in enumerate(tokens):
+        content = [w for w in head if w not in ARTICLES]
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        if word == "of" and content:
+            if content[-1] in AMOUNT_WORDS:
+                head = []
+                continue
+            break
+        participle = len(word) > 4 and word.endswith(("ing", "ed")) and (
+            following is None or following in CLAUSE_WORDS or following in ARTICLES or following == "of")
+        if content and (word in CLAUSE_WORDS or participle):
+            break
+        head.append(word)
+    return " ".join(head) or prompt
+
+
+def head_nouns(phrase: str) -> list[str]:
+    """The phrase's last two words and its last word, plural endings removed: the keys the object is
+    named by ("fir trees" -> ["fir tree", "tree"])."""
+    tokens = [singular(w) for w in re.findall(r"[a-z]+", phrase.lower()) if w not in ARTICLES]
+    return [" ".join(tokens[-2:]), tokens[-1]] if len(tokens) > 1 else tokens
+
+
+def singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
 
 
 def strip_style(prompt: str) -> str:
     """What the prompt says about the object's kind: colour, material, finish and size adjectives and
-    possessive owners dropped ("a knight's big red steel sword" -> "a sword"); the last word always stays
-    ("an orange", "a stone")."""
-    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS)
+    possessive owners dropped ("a knight's big red steel sword" -> "a sword"). Such a word stays where it
+    is the noun itself, last or before a clause ("an orange", "a stone from the beach", "a glass of milk")."""
+    drop = set(COLORS) | set(SHADES) | set(FINISH) | set(SIZES) | set(MATERIALS) | set(ALPHA)
     tokens = prompt.split()
+    plain = [re.sub(r"[^a-z]", "", w.lower()) for w in tokens]
     kept = [
         w for i, w in enumerate(tokens)
-        if i == len(tokens) - 1
-        or not (re.sub(r"[^a-z]", "", w.lower()) in drop or re.search(r"\w('s|s')$", w.lower()))
+        if i == len(tokens) - 1 or plain[i + 1] in CLAUSE_WORDS or plain[i + 1] == "of"
+        or not (plain[i] in drop or (plain[i] in COLOR_SHADES and plain[i + 1] in COLORS)
+                or re.search(r"\w('s|s')$", w.lower()))
     ]
     return " ".join(kept)

@@ -141,7 +141,9 @@ FABRIC = mat((70, 90, 150), 0.95, 0.0, "fabric")
 
 # -- furniture -----------------------------------------------------------------------------------
 @template("chair", "furniture", (
-    "a stool", "a sofa or couch", "an office chair", "a bench to sit on",
+    "a throne", "a bar stool", "a deckchair", "a lounge chair", "a pew", "an ottoman", "a footstool", "a seat",
+    "seating furniture",
+    "a stool", "a sofa", "a couch", "an office chair", "a bench to sit on",
     "a chair", "a wooden dining chair with four legs and a backrest", "a seat to sit on with a back",
     "a kitchen chair", "an armchair", "a stool with a backrest for one person",
 ), frame=WOOD)
@@ -173,6 +175,8 @@ def chair(rng, kit):
 
 
 @template("table", "furniture", (
+    "a coffee table", "a side table", "a bedside table", "a console table", "a writing desk", "a counter",
+    "a trestle table", "a dining room table",
     "a desk", "a workbench", "a nightstand",
     "a table", "a dining table", "a wooden desk", "a round coffee table", "a kitchen table with four legs",
     "a flat tabletop to eat or work at",
@@ -198,6 +202,7 @@ def table(rng, kit):
 
 
 @template("bookshelf", "furniture", (
+    "a cabinet", "a sideboard", "a display cabinet", "a closet", "a dresser", "a shelving rack", "a bookcase",
     "a cupboard", "a wardrobe", "a dresser with drawers", "a shelf",
     "a bookshelf", "a bookcase full of books", "shelves with books", "a wooden shelving unit",
     "a library shelf", "a cabinet with open shelves",
@@ -227,6 +232,8 @@ def bookshelf(rng, kit):
 
 
 @template("bed", "furniture", (
+    "a crib", "a king-size bed", "a hospital bed", "a daybed", "a cradle", "a bed with a duvet", "a guest bed",
+    "bedroom furniture to sleep on",
     "a bunk bed", "a cot",
     "a bed", "a double bed with pillows and a blanket", "a single bed to sleep in", "a bedroom bed with a headboard",
     "a mattress on a wooden bed frame",
@@ -249,6 +256,8 @@ def bed(rng, kit):
 
 
 @template("lamp", "furniture", (
+    "a street lamp", "a lamp post", "a ceiling light", "a light fixture", "a spotlight", "a night light",
+    "a lampshade on a stand",
     "a light", "a bedside lamp", "a standing lamp", "a lantern", "a chandelier",
     "a lamp", "a table lamp with a lampshade", "a floor lamp", "a desk light", "a reading lamp with a shade",
 ), shade=mat((235, 220, 180), 0.9, 0.0, "fabric"), stand=STEEL, bulb=mat((255, 245, 200), 0.2))
@@ -270,6 +279,7 @@ def lamp(rng, kit):
 
 # -- containers ----------------------------------------------------------------------------------
 @template("barrel", "containers", (
+    "a keg", "a tub", "a hogshead", "a water butt", "a storage barrel", "a whiskey barrel",
     "a cask", "a rain barrel", "a drum",
     "a barrel", "a wooden barrel with metal hoops", "a wine cask", "a keg of beer", "an oak storage drum",
 ), staves=WOOD, hoops=mat((70, 70, 75), 0.5, 1.0, "metal"))
@@ -288,6 +298,8 @@ def barrel(rng, kit):
 
 
 @template("crate", "containers", (
+    "a box", "a trunk", "a wooden box", "a coffer", "a footlocker", "a loot chest", "a shipping container box",
+    "a pallet crate",
     "a treasure chest", "a chest", "a package", "a cube",
     "a crate", "a wooden crate", "a wooden shipping box", "a cargo box made of planks", "a storage box",
     "a cardboard box", "a cube-shaped wooden chest",
@@ -318,6 +330,8 @@ def crate(rng, kit):
 
 
 @template("vase", "containers", (
+    "a pitcher", "a carafe", "a decanter", "a canister", "a pottery vessel", "an ewer", "a ceramic jar for storage",
+    "a pot for water",
     "a jar", "a pot", "a bucket", "a bowl", "a flask", "a jug",
     "a vase", "a flower vase", "a ceramic pot", "an amphora", "a clay jar", "a porcelain urn", "a bottle",
 ), body=mat((60, 110, 170), 0.25))
@@ -334,6 +348,8 @@ def vase(rng, kit):
 
 
 @template("mug", "containers", (
+    "a beaker", "a tumbler", "a drinking cup", "a cup of coffee", "a mug of tea", "an espresso cup", "a travel mug",
+    "a beer mug",
     "a cup of hot chocolate", "a mug of cocoa",
     "a trophy cup", "a teapot",
     "a cup", "a goblet", "a chalice", "a glass to drink from", "a tankard",
@@ -351,6 +367,8 @@ def mug(rng, kit):
 
 # -- plants --------------------------------------------------------------------------------------
 @template("tree", "plants", (
+    "an oak", "an elm", "a beech", "an ash tree", "a poplar", "a chestnut tree", "a sycamore", "an olive tree",
+    "a magnolia", "a linden tree", "a deciduous tree in autumn",
     "a cherry tree", "a fruit tree", "a baobab",
     "a birch tree", "a bush", "a shrub", "a palm tree", "a willow",
     "a tree", "an oak tree with a round leafy crown", "a leafy deciduous tree", "a big shady tree in a park",
@@ -370,6 +388,8 @@ def tree(rng, kit):
 
 
 @template("pine_tree", "plants", (
+    "a redwood", "a sequoia", "a cedar", "a cypress", "a larch", "a hemlock", "a yew", "a douglas fir",
+    "a coniferous tree with cones",
     "an xmas tree",
     "a pine tree", "a fir tree", "a christmas tree", "a conifer", "an evergreen spruce", "a tall pine in a forest",
 ), needles=mat((35, 95, 50), 0.85, 0.0, "foliage"), trunk=mat((95, 65, 40), 0.9, 0.0, "wood"))
@@ -386,6 +406,7 @@ def pine_tree(rng, kit):
 
 
 @template("cactus", "plants", (
+    "a succulent", "an agave", "a cactus with spikes",
     "an aloe plant",
     "a cactus", "a saguaro cactus with arms", "a desert succulent", "a prickly cactus in the desert",
 ), cactus=mat((70, 140, 70), 0.7, 0.0, "foliage"), flower=mat((230, 80, 140), 0.6))
@@ -410,6 +431,8 @@ def cactus(rng, kit):
 
 
 @template("potted_flower", "plants", (
+    "a lily", "a poppy", "a violet", "a lavender plant", "a fern", "a potted fern", "a peony", "a marigold",
+    "a flowering plant", "a pot of flowers", "a blooming flower on a stem",
     "a flower", "a rose", "a sunflower", "a plant", "a bonsai",
     "a flower in a pot", "a potted plant with blossoms", "a bouquet of flowers", "tulips in a flowerpot",
     "a daisy", "a houseplant in a planter",
@@ -436,6 +459,7 @@ def potted_flower(rng, kit):
 
 
 @template("mushroom", "plants", (
+    "a button mushroom", "a shiitake", "a portobello", "a truffle", "a toadstool",
     "a porcini", "a morel", "a chanterelle", "a puffball",
     "mushrooms", "a magic mushroom",
     "a mushroom", "a toadstool with white spots", "a red fly agaric mushroom", "a fungus", "wild forest mushrooms",
@@ -473,6 +497,7 @@ def lumpy(kit: Kit, radius: float, center, rng, roughness: float) -> trimesh.Tri
 
 
 @template("rock", "rocks", (
+    "a cobblestone", "a slab of rock", "a crag", "a stone outcrop", "a menhir", "a rocky lump",
     "a stone", "a cliff", "an asteroid", "a meteorite",
     "a rock", "a boulder", "a big stone", "a pile of rocks", "a pebble", "a craggy grey stone on the ground",
 ), stone=STONE)
@@ -488,6 +513,8 @@ def rock(rng, kit):
 
 
 @template("crystal", "rocks", (
+    "a sapphire", "a topaz", "an opal", "a precious gem", "a shard of crystal", "a geode", "a crystal cluster",
+    "a glittering jewel",
     "a diamond", "a jewel", "an ice crystal",
     "a crystal", "a cluster of glowing crystals", "a gemstone", "an amethyst geode", "quartz crystals growing from a rock",
     "a magic gem",
@@ -509,6 +536,8 @@ def crystal(rng, kit):
 
 # -- buildings -----------------------------------------------------------------------------------
 @template("house", "buildings", (
+    "a mansion", "a chalet", "a cottage", "a townhouse", "a shed", "a lodge", "a ranch house", "a manor", "a home",
+    "a dwelling",
     "a farmhouse", "a villa", "a bungalow", "a temple",
     "a building", "a barn", "a church", "a hut", "a shop",
     "a house", "a cottage with a pitched roof", "a small home with a door and windows", "a cabin", "a village house",
@@ -538,6 +567,8 @@ def house(rng, kit):
 
 
 @template("tower", "buildings", (
+    "a spire", "a fortress", "a citadel", "a belfry", "a windmill", "a lookout tower", "a high-rise", "an obelisk",
+    "a pagoda", "a castle keep",
     "a keep", "a bell tower", "a clock tower", "a water tower",
     "a castle", "a skyscraper", "a chimney stack", "a minaret", "a silo",
     "a tower", "a castle tower with battlements", "a stone watchtower", "a lighthouse", "a medieval keep",
@@ -564,6 +595,8 @@ def tower(rng, kit):
 
 # -- vehicles ------------------------------------------------------------------------------------
 @template("car", "vehicles", (
+    "an SUV", "a minivan", "a coupe", "a station wagon", "a cab", "a buggy", "a go-kart", "a lorry", "a motorbike",
+    "a race car", "a monster truck", "a limo", "a family car",
     "a limousine", "a convertible", "an ambulance", "a fire truck",
     "a motorcycle", "a tank", "a train", "a bicycle",
     "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
@@ -597,6 +630,8 @@ def car(rng, kit):
 
 
 @template("boat", "vehicles", (
+    "a trawler", "a tugboat", "a catamaran", "a schooner", "a battleship", "a speedboat", "a steamboat", "a barge",
+    "a dinghy", "a frigate", "an ocean liner", "a warship",
     "a galleon", "a ferry", "a raft", "a viking ship", "a gondola",
     "a ship", "a canoe", "a kayak", "a submarine", "a pirate ship",
     "a boat", "a sailboat", "a small fishing boat", "a rowing boat", "a ship on the water", "a yacht with a sail",
@@ -625,6 +660,8 @@ def boat(rng, kit):
 
 
 @template("rocket", "vehicles", (
+    "a space capsule", "a launch vehicle", "a starship", "an interstellar spacecraft", "a firework rocket",
+    "a rocket booster",
     "a space shuttle", "a spacecraft",
     "a rocket", "a space rocket with fins", "a spaceship", "a missile", "a rocket ship launching to the moon",
 ), body=mat((235, 235, 240), 0.35, 0.3), fins=mat((200, 40, 40), 0.5), window=mat((80, 160, 220), 0.05))
@@ -652,6 +689,8 @@ def rocket(rng, kit):
 
 
 @template("airplane", "vehicles", (
+    "a seaplane", "a glider", "a bomber", "a jet plane", "a private jet", "a warplane", "an aircraft",
+    "an airliner",
     "an airplane", "a plane with wings", "a jet airliner", "a small propeller aircraft", "a fighter jet",
     "a biplane", "an aeroplane flying in the sky",
 ), fuselage=mat((235, 235, 240), 0.35, 0.4), wings=mat((200, 45, 45), 0.45), glass=mat((40, 60, 90), 0.05))
@@ -688,6 +727,8 @@ def airplane(rng, kit):
 
 # -- tools ---------------------------------------------------------------------------------------
 @template("hammer", "tools", (
+    "a tomahawk", "a war hammer", "a gavel", "a pick", "a crowbar", "a shovel", "a spade", "a rake",
+    "a hand tool", "a battle axe",
     "an axe", "a wrench", "a tool", "a pickaxe", "a screwdriver",
     "a hammer", "a claw hammer", "a carpenter's hammer for nails", "a mallet", "a sledgehammer", "a blacksmith's hammer",
 ), handle=WOOD, head=STEEL)
@@ -705,9 +746,11 @@ def hammer(rng, kit):
 
 
 @template("sword", "tools", (
+    "a rapier", "a machete", "a bayonet", "a lance", "a javelin", "a pocket knife", "a razor", "a blade weapon",
+    "a samurai sword",
     "a dagger", "a key",
     "a knife", "a cutlass", "a sabre", "a spear", "a blade",
-    "a sword", "a knight's longsword", "a steel blade with a hilt", "a katana", "a dagger", "a medieval weapon",
+    "a sword", "a knight's longsword", "a steel blade with a hilt", "a katana", "a medieval weapon",
 ), blade=STEEL, guard=mat((200, 160, 60), 0.3, 1.0, "metal"), grip=mat((90, 50, 30), 0.6, 0.0, "fabric"))
 def sword(rng, kit):
     blade_len, blade_w = rng.uniform(0.3, 1.0), rng.uniform(0.03, 0.06)
@@ -724,6 +767,8 @@ def sword(rng, kit):
 
 # -- food ----------------------------------------------------------------------------------------
 @template("apple", "food", (
+    "a mango", "an apricot", "a nectarine", "a grapefruit", "a lime", "a fig", "a pomegranate", "a persimmon",
+    "a piece of fruit",
     "a pumpkin", "a lemon",
     "an orange", "a peach", "a plum", "a tomato", "a cherry",
     "an apple", "a red apple with a leaf", "a fruit", "a juicy green apple", "a pear", "a round fruit with a stem",
@@ -743,6 +788,7 @@ def apple(rng, kit):
 
 
 @template("cake", "food", (
+    "a brownie", "a pudding", "a torte", "a sponge cake", "a layer cake", "a gateau", "a baked dessert",
     "a slice of cake", "a muffin",
     "a pie", "a tart", "a dessert", "a pastry", "a cheesecake",
     "a cake", "a birthday cake with candles", "a wedding cake with several tiers", "a chocolate gateau",
@@ -770,6 +816,7 @@ def cake(rng, kit):
 
 
 @template("donut", "food", (
+    "a cruller", "a biscuit", "a ring doughnut", "a sprinkled donut", "a fried dough ring",
     "a ring-shaped snack", "a cookie",
     "a donut", "a doughnut with pink icing and sprinkles", "a glazed ring doughnut", "a bagel", "a sweet pastry ring",
 ), icing=mat((240, 130, 170), 0.35), dough=mat((210, 150, 80), 0.8), sprinkles=mat((250, 250, 250), 0.5))
@@ -791,6 +838,7 @@ def donut(rng, kit):
 
 # -- creatures and characters -------------------------------------------------------------------
 @template("snowman", "characters", (
+    "a snow sculpture",
     "a snow figure",
     "a snowman", "a snowman with a carrot nose and a top hat", "a figure made of snowballs", "frosty the snowman",
 ), snow=mat((245, 248, 252), 0.8), carrot=mat((240, 120, 20), 0.6), coal=mat((25, 25, 28), 0.8), twigs=DARK_WOOD)
@@ -826,6 +874,7 @@ def snowman(rng, kit):
 
 
 @template("robot", "characters", (
+    "a humanoid robot", "a bot", "a tin robot", "a terminator", "a metal automaton",
     "a mech", "a cyborg", "a machine", "an automaton",
     "a robot", "a friendly metal robot with an antenna", "an android", "a mechanical humanoid machine", "a droid",
     "a toy robot",
@@ -858,6 +907,8 @@ def robot(rng, kit):
 
 
 @template("duck", "creatures", (
+    "a sparrow", "a crow", "a raven", "a robin", "a turkey", "a peacock", "a hummingbird", "a stork", "a heron",
+    "a dove", "a finch", "a budgie", "a chick", "a duckling",
     "a pigeon", "a flamingo", "a mallard", "a songbird",
     "an owl", "an eagle",
     "a swan", "a hen", "a penguin", "a parrot", "a seagull",
@@ -880,6 +931,8 @@ def duck(rng, kit):
 
 
 @template("fish", "creatures", (
+    "a koi", "a cod", "a bass", "a guppy", "an angelfish", "a swordfish", "a catfish", "a herring", "a sardine",
+    "a pike", "an orca", "a barracuda",
     "a carp", "a tuna", "a piranha",
     "a shark", "a dolphin", "a whale", "a clownfish",
     "a fish", "a goldfish", "a tropical fish with fins", "a trout", "a salmon", "a sea creature that swims",
@@ -899,6 +952,8 @@ def fish(rng, kit):
 
 
 @template("person", "characters", (
+    "a farmer", "a doctor", "a teacher", "a cowboy", "a warrior", "a queen", "a prince", "a nurse", "a businessman",
+    "a grandmother", "a sailor", "a firefighter", "a clown", "a witch", "a monk", "an elf", "a villager",
     "a ballerina", "a pirate", "a princess", "a chef", "a ninja",
     "a statue of a person", "a zombie", "an alien",
     "a man", "a girl", "a boy", "a soldier", "a king", "an astronaut", "a wizard", "a knight",
@@ -934,6 +989,8 @@ def person(rng, kit):
 
 
 @template("quadruped", "creatures", (
+    "a donkey", "a pony", "a camel", "a llama", "a rhino", "a hippo", "a bull", "a calf", "a lamb", "a leopard",
+    "a cheetah", "a panda", "a hamster", "a raccoon", "a badger", "a moose", "a reindeer", "a hound", "a mammal",
     "a giraffe", "a zebra", "a goat", "a mouse", "a squirrel",
     "a dinosaur", "an elephant", "a dragon", "a teddy bear", "a wolf", "a tiger", "a rabbit",
     "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
