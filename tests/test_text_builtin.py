@@ -109,6 +109,16 @@ def test_paraphrases_pick_the_intended_template(pipeline):
     assert accuracy >= 0.9, f"accuracy {accuracy:.0%}; misses: {misses}"
 
 
+@pytest.mark.parametrize("name, front, back", [("car", "lights", "glass"), ("duck", "beak", "body"),
+                                               ("quadruped", "nose", "fur"), ("fish", "eyes", "fins")])
+def test_templates_face_gltf_front(name, front, back):
+    """glTF's front is +z (toward a default viewer camera): head, beak and headlights come first."""
+    template = TEMPLATES[name]
+    meshes = assemble(template.build(np.random.default_rng(0), Kit("low")), 1.0, template.yaw)
+    depth = np.ptp(np.vstack([m.bounds for m in meshes.values()])[:, 2])
+    assert meshes[front].centroid[2] - meshes[back].centroid[2] > 0.1 * depth, (name, depth)
+
+
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_every_template_is_clean_and_grounded(name):
     """Closed, outward-facing parts, standing on y = 0, centred, and of a plausible real-world size."""
