@@ -89,7 +89,7 @@ def colored_torus() -> trimesh.Trimesh:
 def capsule() -> trimesh.Trimesh:
     mesh = trimesh.creation.capsule(height=0.8, radius=0.3, count=(24, 24))
     mesh.visual = trimesh.visual.TextureVisuals(
-        material=trimesh.visual.material.PBRMaterial(baseColorFactor=[90, 160, 230, 255], roughnessFactor=0.5)
+        material=trimesh.visual.material.PBRMaterial(baseColorFactor=[90, 160, 230, 255], roughnessFactor=0.5, metallicFactor=0.0)
     )
     return mesh
 
@@ -239,7 +239,7 @@ def figure() -> trimesh.Trimesh:
         ]
     body = trimesh.boolean.union(parts, engine="manifold")
     body.visual = trimesh.visual.TextureVisuals(
-        material=trimesh.visual.material.PBRMaterial(baseColorFactor=[225, 170, 120, 255], roughnessFactor=0.7)
+        material=trimesh.visual.material.PBRMaterial(baseColorFactor=[225, 170, 120, 255], roughnessFactor=0.7, metallicFactor=0.0)
     )
     return body
 
@@ -257,7 +257,8 @@ def parts_scene() -> trimesh.Scene:
     colours = {"cup": [230, 120, 60, 255], "dome": [90, 170, 110, 255], "block": [90, 120, 210, 255]}
     for offset, (name, mesh) in zip((-0.7, 0.0, 0.7), [("cup", cup), ("dome", dome), ("block", block)]):
         mesh.visual = trimesh.visual.TextureVisuals(
-            material=trimesh.visual.material.PBRMaterial(baseColorFactor=colours[name], doubleSided=True, name=name)
+            material=trimesh.visual.material.PBRMaterial(
+                baseColorFactor=colours[name], metallicFactor=0.0, doubleSided=True, name=name)
         )
         scene.add_geometry(mesh, node_name=name, geom_name=name,
                            transform=trimesh.transformations.translation_matrix([offset, 0.0, 0.0]))

@@ -63,6 +63,38 @@ def texture_colours(model: np.ndarray) -> dict[str, float]:
     }
 
 
+def coloured(rgb: np.ndarray) -> np.ndarray:
+    """Mask of clearly coloured pixels (not the grey background, the viewer's labels, black or white)."""
+    rgb = rgb / 255.0
+    high, low = rgb.max(axis=-1), rgb.min(axis=-1)
+    return (high > 0.2) & (high - low > 0.35 * high)
+
+
+def hue_shares(model: np.ndarray, bins: int = 12) -> np.ndarray:
+    """Share of the model's pixels in each hue sector, counting only clearly coloured pixels."""
+    hsv = np.asarray(Image.fromarray(model[coloured(model)].reshape(1, -1, 3).astype(np.uint8)).convert("HSV"))[0]
+    return np.bincount(hsv[:, 0].astype(int) * bins // 256, minlength=bins) / max(len(model), 1)
+
+
+def rendered_model(page, panel, ready, seconds: float = 60) -> tuple[np.ndarray, np.ndarray]:
+    """The viewer canvas and its model pixels, once `ready(model)` holds (Babylon.js draws over a few frames)."""
+    canvas = panel.locator("canvas").first
+    canvas.wait_for(state="visible")
+    deadline = time.monotonic() + seconds
+    while True:
+        image = pixels(canvas.screenshot())
+        model = model_pixels(image)
+        if ready(model) or time.monotonic() > deadline:
+            return image, model
+        page.wait_for_timeout(250)
+
+
+def open_tab(page, studio_server, name: str):
+    page.goto(studio_server["url"])
+    page.get_by_role("tab", name=name).click()
+    return page.get_by_role("tabpanel").filter(visible=True)
+
+
 def test_mesh_tools_job_in_the_browser_draws_the_textured_model(page, studio_server):
     outputs = Path(studio_server["outputs"])
     jobs_before = set(outputs.iterdir())
@@ -75,18 +107,8 @@ def test_mesh_tools_job_in_the_browser_draws_the_textured_model(page, studio_ser
     assert upload.value.ok
     panel.get_by_role("button", name="Convert").click()
 
-    canvas = panel.locator("canvas").first
-    canvas.wait_for(state="visible")
-    # Babylon.js loads the GLB and draws over a few frames; read the canvas until the model is there.
-    deadline = time.monotonic() + 60
-    while True:
-        model = model_pixels(pixels(canvas.screenshot()))
-        colours = texture_colours(model)
-        if min(colours.values()) > 0.02 or time.monotonic() > deadline:
-            break
-        page.wait_for_timeout(250)
-
-    image = pixels(canvas.screenshot())
+    image, model = rendered_model(page, panel, lambda model: min(texture_colours(model).values()) > 0.02)
+    colours = texture_colours(model)
     assert len(model) / (image.shape[0] * image.shape[1]) > 0.05, "the viewer canvas is blank"
     # The checker texture reached the viewer (not a flat or black silhouette).
     assert min(colours.values()) > 0.02, colours
@@ -101,3 +123,37 @@ def test_mesh_tools_job_in_the_browser_draws_the_textured_model(page, studio_ser
     # The UI's untouched "target faces" box reached the server as "keep every face", not 0.
     assert record["parameters"]["target_faces"] is None
     assert panel.get_by_text("model.glb").count() >= 1
+
+
+def test_text_to_3d_in_the_browser_draws_a_blue_car_facing_the_camera(page, studio_server):
+    """The prompt's colour reaches the viewer lit (not black, not washed out), and the car faces glTF's +z,
+    so the viewer's default camera sees its front, not its side."""
+    panel = open_tab(page, studio_server, "Text to 3D")
+    panel.get_by_label("Prompt").fill("a blue sports car")
+    panel.get_by_label("Textured (UV atlas); off gives vertex colours").uncheck()
+    panel.get_by_role("button", name="Generate").click()
+
+    image, model = rendered_model(page, panel, lambda model: len(model) > 2000 and hue_shares(model)[7:9].sum() > 0.3)
+    assert len(model) / (image.shape[0] * image.shape[1]) > 0.03, "the viewer canvas is blank"
+    shares = hue_shares(model)
+    assert shares[7:9].sum() > 0.3, shares  # hue sectors 210-270 degrees: blue
+    assert shares.argmax() in (7, 8), shares
+    # The painted body seen from the front is about 1.5 times as wide as it is tall; from the side, over 3 times.
+    rows, cols = np.nonzero(coloured(image))
+    width, height = np.ptp(cols) + 1, np.ptp(rows) + 1
+    assert width / height < 2.2, (width, height)
+
+
+def test_segmentation_in_the_browser_shows_each_part_in_its_own_colour(page, studio_server):
+    panel = open_tab(page, studio_server, "Segment mesh")
+    with page.expect_response(lambda response: "/gradio_api/upload" in response.url) as upload:
+        panel.locator("input[type=file]").set_input_files(str(ROOT / "assets" / "figure.glb"))
+    assert upload.value.ok
+    panel.get_by_role("button", name="Segment").click()
+
+    image, model = rendered_model(page, panel, lambda model: (hue_shares(model) > 0.03).sum() >= 3)
+    assert len(model) / (image.shape[0] * image.shape[1]) > 0.03, "the viewer canvas is blank"
+    shares = hue_shares(model)
+    # Four parts (the tab's default) in distinct hues, and the parts' colours cover most of the figure.
+    assert (shares > 0.03).sum() >= 3, shares
+    assert shares.sum() > 0.6, shares

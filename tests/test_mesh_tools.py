@@ -68,6 +68,8 @@ def test_textured_obj_zip_loads_with_texture_at_full_brightness():
     assert texture_of(mesh).size == (192, 192)
     # The MTL says Kd 0.4 beside map_Kd; the texture alone must set the colour.
     assert mesh.visual.material.baseColorFactor is None
+    # MTL has no metalness; glTF's default (fully metallic) would draw the box black in three.js.
+    assert mesh.visual.material.metallicFactor == 0.0
 
 
 def test_colored_ply_loads_with_vertex_colors():

@@ -312,9 +312,9 @@ def test_segmentation_glb_has_one_named_coloured_node_per_part(tmp_path):
     colours = set()
     for name in names:
         geom = back.geometry[back.graph[name][1]]
-        rgb = np.unique(geom.visual.vertex_colors[:, :3], axis=0)
-        assert len(rgb) == 1  # one flat colour per part
-        colours.add(tuple(rgb[0]))
+        material = geom.visual.material  # one flat, non-metal colour per part
+        assert material.metallicFactor == 0.0
+        colours.add(tuple(int(c) for c in material.baseColorFactor[:3]))
     assert len(colours) == 6
     metadata_colours = {tuple(p["color"]) for p in result.metadata["parts"]}
     assert metadata_colours == colours

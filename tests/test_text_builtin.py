@@ -159,6 +159,14 @@ def test_style_words_are_dropped_unless_they_are_the_noun():
 def test_the_prompts_own_noun_wins_over_its_setting(pipeline, prompt, template):
     out = run(pipeline, prompt, detail="low")
     assert out.metadata["template"] == template and out.metadata["named_by"] and out.warnings == []
+@pytest.mark.parametrize("name, front, back", [("car", "lights", "glass"), ("duck", "beak", "body"),
+                                               ("quadruped", "nose", "fur"), ("fish", "eyes", "fins")])
+def test_templates_face_gltf_front(name, front, back):
+    """glTF's front is +z (toward a default viewer camera): head, beak and headlights come first."""
+    template = TEMPLATES[name]
+    meshes = assemble(template.build(np.random.default_rng(0), Kit("low")), 1.0, template.yaw)
+    depth = np.ptp(np.vstack([m.bounds for m in meshes.values()])[:, 2])
+    assert meshes[front].centroid[2] - meshes[back].centroid[2] > 0.1 * depth, (name, depth)
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))

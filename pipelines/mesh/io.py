@@ -96,7 +96,9 @@ def _textured_obj_to_pbr(geom) -> None:
 
     The texture is read now (trimesh loads it lazily from the temporary folder). Most exporters
     write `Kd 0.8` or less beside `map_Kd`; like Blender's importer we let the texture alone set the
-    colour, otherwise the GLB would multiply it by Kd and come out darker than the original.
+    colour, otherwise the GLB would multiply it by Kd and come out darker than the original. MTL has
+    no metalness, so the material is a dielectric (glTF's default metallicFactor 1 renders near black
+    without an environment map).
     """
     material = getattr(getattr(geom, "visual", None), "material", None)
     if not isinstance(material, trimesh.visual.material.SimpleMaterial) or material.image is None:
@@ -105,6 +107,7 @@ def _textured_obj_to_pbr(geom) -> None:
     pbr = material.to_pbr()
     pbr.name = material.name
     pbr.baseColorFactor = None
+    pbr.metallicFactor = 0.0
     geom.visual.material = pbr
 
 

@@ -70,13 +70,18 @@ def flatten(scene: trimesh.Scene) -> trimesh.Trimesh:
 
 
 def parts_scene(mesh: trimesh.Trimesh, labels: np.ndarray) -> trimesh.Scene:
-    """One node per part, named part_00, part_01, ..., each in its own colour."""
+    """One node per part, named part_00, part_01, ..., each with its own matte colour material.
+
+    A material rather than vertex colours: glTF gives a primitive without a material the default,
+    fully metallic one, which three.js and Blender draw near black away from the light.
+    """
     scene = trimesh.Scene()
     colours = part_colours(labels.max() + 1)
     for part in range(labels.max() + 1):
         piece = mesh.submesh([np.flatnonzero(labels == part)], append=True)
-        piece.visual = trimesh.visual.ColorVisuals(piece, vertex_colors=np.tile(colours[part], (len(piece.vertices), 1)))
         name = f"part_{part:02d}"
+        piece.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
+            name=name, baseColorFactor=colours[part], metallicFactor=0.0, roughnessFactor=0.8))
         scene.add_geometry(piece, node_name=name, geom_name=name)
     return scene
 

@@ -143,7 +143,7 @@ class BuiltinTextTo3D(Pipeline):
             noun = named[1] if named is not None and named[0] == list(self.templates).index(chosen) else None
         with stages.stage("building the shape", 0.3):
             parts = template.build(np.random.default_rng(opts["seed"]), Kit(opts["detail"]))
-            meshes = assemble(parts, style.scale)
+            meshes = assemble(parts, style.scale, template.yaw)
         with stages.stage("baking textures" if opts["textured"] else "applying materials", 0.6):
             scene = dress(meshes, template, style, opts)
         warnings = [] if score >= WEAK_MATCH and (noun or score >= SURE_MATCH) else [
@@ -195,13 +195,14 @@ def noun_index(texts: list[tuple[int, str]]) -> dict[str, int]:
     return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
 
 
-def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float) -> dict[str, trimesh.Trimesh]:
-    """One closed mesh per role, scaled, turned y-up and standing centred on the ground (y = 0)."""
+def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float, yaw: float = 0.0) -> dict[str, trimesh.Trimesh]:
+    """One closed mesh per role, scaled, turned y-up facing +z and standing centred on the ground (y = 0)."""
     roles: dict[str, list[trimesh.Trimesh]] = {}
     for role, mesh in parts:
         roles.setdefault(role, []).append(mesh)
     meshes = {role: solid(group) for role, group in roles.items()}
-    transform = Z_UP_TO_Y_UP @ trimesh.transformations.scale_matrix(scale)
+    turn = trimesh.transformations.rotation_matrix(np.radians(yaw), [0, 0, 1])
+    transform = Z_UP_TO_Y_UP @ turn @ trimesh.transformations.scale_matrix(scale)
     points = trimesh.transform_points(np.vstack([m.bounds for m in meshes.values()]), transform)
     lowest, highest = points.min(axis=0), points.max(axis=0)
     shift = -np.array([(lowest[0] + highest[0]) / 2, lowest[1], (lowest[2] + highest[2]) / 2])

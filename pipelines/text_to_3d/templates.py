@@ -4,9 +4,10 @@ Each template is a function `(rng, kit) -> [(role, mesh), ...]` registered with 
 category, the sentences its kind is described by (what the prompt is matched
 against) and a default material per role; the first role is the primary one that
 takes the prompt's colour and material. Templates draw their proportions and part
-counts from `rng`, so a seed picks one variant. They build z-up in metres (the
-pipeline turns the result y-up and stands it on the ground); every part is a
-closed, outward-facing solid.
+counts from `rng`, so a seed picks one variant. They build z-up in metres with the
+front toward -y (the pipeline turns the result y-up, front toward glTF's +z, and
+stands it on the ground); those built lengthwise along +x say so with `yaw`. Every
+part is a closed, outward-facing solid.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Template:
     descriptions: tuple[str, ...]
     materials: dict[str, Material]
     build: Callable[[np.random.Generator, Kit], Parts]
+    yaw: float = 0.0  # degrees about z that turn the built front toward -y
 
     @property
     def primary(self) -> str:
@@ -117,9 +119,9 @@ class Template:
 TEMPLATES: dict[str, Template] = {}
 
 
-def template(name: str, category: str, descriptions: tuple[str, ...], **materials: Material):
+def template(name: str, category: str, descriptions: tuple[str, ...], yaw: float = 0.0, **materials: Material):
     def register(build):
-        TEMPLATES[name] = Template(name, category, descriptions, materials, build)
+        TEMPLATES[name] = Template(name, category, descriptions, materials, build, yaw)
         return build
 
     return register
@@ -602,7 +604,7 @@ def tower(rng, kit):
     "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
     "a car", "a sedan", "a sports car", "a pickup truck", "an automobile with four wheels", "a taxi",
     "a vehicle to drive on the road",
-), body=mat((200, 40, 40), 0.3, 0.6), tyres=BLACK_RUBBER, glass=mat((40, 50, 60), 0.05), lights=mat((250, 245, 220), 0.2))
+), yaw=-90.0, body=mat((200, 40, 40), 0.3, 0.6), tyres=BLACK_RUBBER, glass=mat((40, 50, 60), 0.05), lights=mat((250, 245, 220), 0.2))
 def car(rng, kit):
     length, width = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.95)
     wheel_r, clearance = rng.uniform(0.3, 0.38), rng.uniform(0.15, 0.3)
@@ -635,7 +637,7 @@ def car(rng, kit):
     "a galleon", "a ferry", "a raft", "a viking ship", "a gondola",
     "a ship", "a canoe", "a kayak", "a submarine", "a pirate ship",
     "a boat", "a sailboat", "a small fishing boat", "a rowing boat", "a ship on the water", "a yacht with a sail",
-), hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"))
+), yaw=-90.0, hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"))
 def boat(rng, kit):
     length = rng.uniform(3, 8)
     beam, depth = length * rng.uniform(0.28, 0.38), length * rng.uniform(0.12, 0.18)
@@ -693,7 +695,7 @@ def rocket(rng, kit):
     "an airliner",
     "an airplane", "a plane with wings", "a jet airliner", "a small propeller aircraft", "a fighter jet",
     "a biplane", "an aeroplane flying in the sky",
-), fuselage=mat((235, 235, 240), 0.35, 0.4), wings=mat((200, 45, 45), 0.45), glass=mat((40, 60, 90), 0.05))
+), yaw=-90.0, fuselage=mat((235, 235, 240), 0.35, 0.4), wings=mat((200, 45, 45), 0.45), glass=mat((40, 60, 90), 0.05))
 def airplane(rng, kit):
     length = rng.uniform(6.0, 14.0)
     radius = length * rng.uniform(0.05, 0.07)
@@ -913,7 +915,7 @@ def robot(rng, kit):
     "an owl", "an eagle",
     "a swan", "a hen", "a penguin", "a parrot", "a seagull",
     "a duck", "a rubber duck", "a yellow duckling", "a bird", "a goose", "a chicken", "a swimming waterfowl",
-), body=mat((250, 210, 40), 0.4), beak=mat((245, 130, 20), 0.4), eyes=mat((20, 20, 20), 0.2))
+), yaw=-90.0, body=mat((250, 210, 40), 0.4), beak=mat((245, 130, 20), 0.4), eyes=mat((20, 20, 20), 0.2))
 def duck(rng, kit):
     size = rng.uniform(0.1, 0.4)
     body = kit.sphere(size / 2, (0, 0, size * 0.32), scale=(rng.uniform(1.2, 1.5), 1.0, rng.uniform(0.6, 0.8)))
@@ -936,7 +938,7 @@ def duck(rng, kit):
     "a carp", "a tuna", "a piranha",
     "a shark", "a dolphin", "a whale", "a clownfish",
     "a fish", "a goldfish", "a tropical fish with fins", "a trout", "a salmon", "a sea creature that swims",
-), body=mat((240, 130, 40), 0.35), fins=mat((250, 180, 90), 0.5), eyes=mat((20, 20, 20), 0.2))
+), yaw=-90.0, body=mat((240, 130, 40), 0.35), fins=mat((250, 180, 90), 0.5), eyes=mat((20, 20, 20), 0.2))
 def fish(rng, kit):
     length = rng.uniform(0.15, 0.6)
     height = length * rng.uniform(0.25, 0.5)
@@ -995,7 +997,7 @@ def person(rng, kit):
     "a dinosaur", "an elephant", "a dragon", "a teddy bear", "a wolf", "a tiger", "a rabbit",
     "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
     "a fox", "a bear", "a lion", "a deer", "a pet animal standing on four legs",
-), fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2))
+), yaw=-90.0, fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2))
 def quadruped(rng, kit):
     length = rng.uniform(0.4, 2.0)
     body_r, leg_len = length * rng.uniform(0.16, 0.24), length * rng.uniform(0.3, 0.6)
