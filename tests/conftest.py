@@ -52,3 +52,12 @@ def assert_valid_glb(*paths, allow_warnings: bool = True) -> None:
         assert report["errors"] == 0, report
         if not allow_warnings:
             assert report["warnings"] == 0, report
+
+
+def load_glb_mesh(path):
+    """The one mesh of a GLB the studio wrote, read back by the studio's own loader (which keeps vertex colours)."""
+    from pipelines.mesh.io import load_scene
+
+    scene = load_scene(path)
+    assert len(scene.geometry) == 1
+    return next(iter(scene.geometry.values()))

@@ -19,7 +19,7 @@ from pipelines.image_to_3d.builtin import BuiltinImageTo3D
 from pipelines.image_to_3d.options import options
 from pipelines.image_to_3d.preprocess import prepare_views, remove_background_mask
 
-from .conftest import assert_valid_glb
+from .conftest import assert_valid_glb, load_glb_mesh
 
 RED, BLUE, GREEN, YELLOW = (230, 20, 20), (20, 20, 230), (20, 200, 20), (230, 220, 20)
 
@@ -56,12 +56,6 @@ def run_builtin(**inputs):
 def save(image, path, **kwargs) -> str:
     Image.fromarray(image).save(path, **kwargs) if isinstance(image, np.ndarray) else image.save(path, **kwargs)
     return str(path)
-
-
-def load_glb_mesh(path) -> trimesh.Trimesh:
-    scene = trimesh.load(path, force="scene")
-    assert len(scene.geometry) == 1
-    return next(iter(scene.geometry.values()))
 
 
 def texture_at_face_centres(mesh: trimesh.Trimesh) -> np.ndarray:

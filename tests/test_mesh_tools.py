@@ -168,6 +168,27 @@ def test_repair_fills_a_hole_in_a_textured_mesh():
     assert textured.visual.kind == "texture" and textured.visual.uv.shape == (len(textured.vertices), 2)
 
 
+def test_vertex_coloured_glb_is_matte_and_reads_back_with_its_colours(tmp_path):
+    """glTF's default material is fully metallic (near black in three.js and Blender without an environment)."""
+    import json
+    import struct
+
+    from pipelines.mesh.export import write_glb
+
+    torus = trimesh.load(COLORED_PLY, process=False)
+    path = tmp_path / "torus.glb"
+    write_glb(trimesh.Scene(torus), path)
+    assert_valid_glb(path)
+    data = path.read_bytes()
+    tree = json.loads(data[20:20 + struct.unpack("<I", data[12:16])[0]])
+    [primitive] = tree["meshes"][0]["primitives"]
+    assert "COLOR_0" in primitive["attributes"]
+    assert tree["materials"][primitive["material"]]["pbrMetallicRoughness"]["metallicFactor"] == 0.0
+    [back] = load_scene(path).geometry.values()
+    assert back.visual.kind == "vertex"
+    np.testing.assert_array_equal(back.visual.vertex_colors, torus.visual.vertex_colors)
+
+
 def test_decimate_keeps_vertex_colors_where_they_were():
     torus = trimesh.load(COLORED_PLY, process=False)
     small = decimate(torus, 300)

@@ -20,7 +20,7 @@ from pipelines import shap_e
 from pipelines.registry import Registry
 from pipelines.shap_e import ShapEImagePipeline, ShapETextPipeline, skipped_files
 from queueing.studio import Studio
-from tests.conftest import assert_valid_glb, free_port
+from tests.conftest import assert_valid_glb, free_port, load_glb_mesh
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
@@ -202,12 +202,6 @@ def studio(tmp_path_factory, text_model_dir, image_model_dir):
     return studio
 
 
-def glb_mesh(path) -> trimesh.Trimesh:
-    scene = trimesh.load(path, force="scene")
-    assert len(scene.geometry) == 1
-    return next(iter(scene.geometry.values()))
-
-
 def test_text_job_loads_the_saved_pipeline_and_writes_a_valid_coloured_glb(studio, text_model_dir):
     progress = []
     glb, path, metadata = studio.run_job(
@@ -219,7 +213,7 @@ def test_text_job_loads_the_saved_pipeline_and_writes_a_valid_coloured_glb(studi
     assert metadata["prompt"] == "a red chair"  # whitespace normalised
     assert {"acquire", "diffusion", "decode mesh", "export"} <= set(metadata["timings_s"])  # weights load in acquire
     assert any(text.startswith("diffusion ") for text in progress)  # per-step progress from the prior hook
-    mesh = glb_mesh(glb)
+    mesh = load_glb_mesh(glb)
     assert mesh.visual.kind == "vertex" and len(np.unique(mesh.visual.vertex_colors[:, :3], axis=0)) > 1
     assert mesh.extents.max() == pytest.approx(1.0, abs=1e-3) and mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-3)
     assert path.endswith(".ply") and metadata["output"]["faces"] == len(mesh.faces)
@@ -230,7 +224,7 @@ def test_textured_text_job_bakes_the_colours_into_a_texture(studio, monkeypatch)
     glb, _, metadata = studio.run_job("text_to_3d", "shap-e", {"prompt": "a vase", "seed": 1, "steps": 2,
                                                                 "detail": "low", "textured": True})
     assert_valid_glb(glb)
-    mesh = glb_mesh(glb)
+    mesh = load_glb_mesh(glb)
     assert mesh.visual.kind == "texture" and mesh.visual.material.baseColorTexture is not None
     assert len(mesh.faces) <= 3000 * 1.05
     assert "bake texture" in metadata["timings_s"]
@@ -274,7 +268,7 @@ def test_image_job_uses_the_front_view_and_writes_a_valid_glb(studio, image_mode
     assert {"preprocessed_front", "mask_front"} <= set(metadata["images"])
     seen = np.asarray(Image.open(metadata["images"]["preprocessed_front"]).convert("RGB"))
     assert (seen[0, 0] == 255).all() and tuple(seen[128, 128]) == (200, 40, 30)  # the object on white, centred
-    mesh = glb_mesh(glb)
+    mesh = load_glb_mesh(glb)
     # Random weights give a field full of tiny closed bubbles, which decimation cannot take all the way to 4000.
     assert len(mesh.faces) < metadata["faces_extracted"] / 2 and mesh.visual.kind == "vertex"
 

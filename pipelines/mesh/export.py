@@ -70,7 +70,23 @@ def glb_bytes(scene: trimesh.Scene) -> bytes:
             if bad.any():
                 normals[bad] = (0.0, 0.0, 1.0)
                 geom.vertex_normals = normals
-    return trimesh.exchange.gltf.export_glb(scene, include_normals=True)
+    return trimesh.exchange.gltf.export_glb(scene, include_normals=True, tree_postprocessor=matte_vertex_colours)
+
+
+def matte_vertex_colours(tree: dict) -> None:
+    """Give vertex-coloured primitives without a material a matte one.
+
+    glTF's default material is fully metallic, so three.js and Blender draw such meshes
+    near black wherever no environment map lights them.
+    """
+    bare = [p for mesh in tree.get("meshes", []) for p in mesh["primitives"]
+            if "COLOR_0" in p["attributes"] and "material" not in p]
+    if not bare:
+        return
+    materials = tree.setdefault("materials", [])
+    materials.append({"name": "vertex_colours", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.8}})
+    for primitive in bare:
+        primitive["material"] = len(materials) - 1
 
 
 def write_glb(scene: trimesh.Scene, path: Path) -> None:

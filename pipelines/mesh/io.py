@@ -88,6 +88,7 @@ def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.S
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
+            _colour_attribute_as_vertex_colours(geom)
     return validate_scene(scene, path.name, max_faces)
 
 
@@ -109,6 +110,30 @@ def _textured_obj_to_pbr(geom) -> None:
     pbr.baseColorFactor = None
     pbr.metallicFactor = 0.0
     geom.visual.material = pbr
+
+
+def _colour_attribute_as_vertex_colours(geom) -> None:
+    """Keep the vertex colours of a glTF primitive that also has a plain material.
+
+    trimesh loads such a primitive as a material and hides COLOR_0 in `vertex_attributes`; every
+    GLB the studio writes is like that (glTF's default material is fully metallic, so vertex-coloured
+    meshes get a matte one). The colours come back as vertex colours tinted by the base colour.
+    """
+    visual = getattr(geom, "visual", None)
+    if not isinstance(visual, trimesh.visual.TextureVisuals) or getattr(visual.material, "baseColorTexture", None) is not None:
+        return
+    colours = visual.vertex_attributes.get("color")
+    if colours is None or len(colours) != len(geom.vertices):
+        return
+    colours = np.asarray(colours, dtype=np.float64)
+    if colours.max(initial=0.0) <= 1.0:
+        colours = colours * 255.0
+    if colours.shape[1] == 3:
+        colours = np.column_stack([colours, np.full(len(colours), 255.0)])
+    factor = getattr(visual.material, "baseColorFactor", None)
+    if factor is not None:
+        colours = colours * np.asarray(factor, dtype=np.float64) / 255.0
+    geom.visual = trimesh.visual.ColorVisuals(geom, vertex_colors=colours.round().clip(0, 255).astype(np.uint8))
 
 
 def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int = MAX_FACES) -> trimesh.Scene:
