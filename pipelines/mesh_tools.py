@@ -30,8 +30,11 @@ class MeshToolsPipeline(Pipeline):
         warnings, repairs = [], {}
         if inputs.get("repair"):
             with stages.stage("repair", 0.3):
-                for name, geom in scene.geometry.items():
+                for name, geom in list(scene.geometry.items()):
                     repairs[name] = repair(geom)
+                    if not len(geom.faces):
+                        scene.delete_geometry(name)
+                        warnings.append(f"Part '{name}' had only degenerate faces and was removed.")
         if target_faces is not None:
             with stages.stage("decimate", 0.6):
                 if int(target_faces) >= scene_face_count(scene):

@@ -8,9 +8,12 @@ change rather than a stack trace.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +25,13 @@ MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
 MAX_FACES = 5_000_000
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
+# Required glTF extensions trimesh cannot decode: loading would fail with a cryptic error or drop data.
+UNSUPPORTED_GLTF_EXTENSIONS = {
+    "KHR_draco_mesh_compression": "Draco mesh compression",
+    "EXT_meshopt_compression": "meshopt compression",
+    "KHR_mesh_quantization": "quantized vertex attributes",
+    "KHR_texture_basisu": "KTX2/Basis textures",
+}
 
 
 def mesh_format(path: str | os.PathLike) -> str:
@@ -51,23 +61,114 @@ def _check_bytes(path: Path, fmt: str) -> None:
 
 
 def _extract_zip(path: Path, into: Path) -> Path:
-    """Extract a zip holding an OBJ with its MTL and textures; return the OBJ path."""
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
-        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-            raise InputError("The zip expands to more than 1 GiB; upload a smaller archive.")
-        root = into.resolve()
-        for member in members:
-            target = (into / member.filename).resolve()
-            if root not in target.parents:
-                raise InputError(f"The zip entry '{member.filename}' points outside the archive.")
-        archive.extractall(into, members)
-    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in (".obj", ".glb", ".gltf", ".ply", ".stl", ".off"))
+    """Extract a zip holding one mesh (an OBJ with its MTL and textures); return the mesh path."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                raise InputError("The zip expands to more than 1 GiB; upload a smaller archive.")
+            root = into.resolve()
+            for member in members:
+                target = (into / member.filename).resolve()
+                if root not in target.parents:
+                    raise InputError(f"The zip entry '{member.filename}' points outside the archive.")
+            archive.extractall(into, members)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise InputError(f"'{path.name}' is a damaged or unsupported zip ({exc}); zip the files again.") from exc
+    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in tuple(f".{f}" for f in MESH_FORMATS[:-1]))
     if not meshes:
         raise InputError("The zip holds no .obj (or other mesh) file.")
+    if len(meshes) > 1:
+        names = ", ".join(str(p.relative_to(into)) for p in meshes[:5])
+        raise InputError(f"The zip holds {len(meshes)} meshes ({names}); put one mesh per zip.")
+    for mtl in into.rglob("*.mtl"):
+        _relink_textures(mtl, into)
     return meshes[0]
+
+
+def _is_junk(name: str) -> bool:
+    """macOS resource forks and hidden files that archivers add beside the real ones."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or parts[-1].startswith(".")
+
+
+def _relink_textures(mtl: Path, root: Path) -> None:
+    """Point each `map_*` line of an MTL at the file in the zip it names.
+
+    Exporters write Windows paths (`C:\\tex\\a.png`, `tex\\a.png`) and options (`-s 1 1 1 a.png`)
+    that trimesh cannot follow; the file is found by its relative path, else by its name.
+    """
+    lines = mtl.read_text(errors="replace").splitlines()
+    files = {p.name.lower(): p for p in root.rglob("*") if p.is_file()}
+    for index, line in enumerate(lines):
+        match = re.match(r"\s*(map_\w+|bump|disp|decal|refl)\s+(.+)", line, re.IGNORECASE)
+        if not match:
+            continue
+        tokens = match.group(2).replace("\\", "/").split()
+        # The file name is the tail of the line (options come first); it may contain spaces.
+        for start in range(len(tokens)):
+            name = " ".join(tokens[start:])
+            found = (mtl.parent / name) if (mtl.parent / name).is_file() else files.get(Path(name).name.lower())
+            if found is not None:
+                lines[index] = f"{match.group(1)} {os.path.relpath(found, mtl.parent)}"
+                break
+    mtl.write_text("\n".join(lines) + "\n")
+
+
+def _absolute_obj_indices(path: Path, folder: Path) -> Path:
+    """An OBJ whose negative (relative) face indices are made absolute; trimesh counts them from the
+    end of the whole file instead of from the face, which silently builds wrong faces."""
+    text = path.read_text(errors="replace")
+    if not re.search(r"^f[ \t].*[ \t/]-\d", text, re.MULTILINE):
+        return path
+    counts = {"v": 0, "vt": 0, "vn": 0}
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        head = line.split(maxsplit=1)[0] if line.strip() else ""
+        if head in counts:
+            counts[head] += 1
+        elif head == "f":
+            lines[index] = "f " + " ".join(_absolute_corner(corner, counts) for corner in line.split()[1:])
+    fixed = path if path.is_relative_to(folder) else folder / path.name
+    fixed.write_text("\n".join(lines) + "\n")
+    return fixed
+
+
+def _absolute_corner(corner: str, counts: dict) -> str:
+    """`-1/-1/-1` -> `8/4/8`: each negative index counted back from the elements read so far."""
+    fields = corner.split("/")
+    for slot, key in zip(range(len(fields)), ("v", "vt", "vn")):
+        if fields[slot].startswith("-"):
+            fields[slot] = str(counts[key] + 1 + int(fields[slot]))
+    return "/".join(fields)
+
+
+def _check_gltf_extensions(path: Path, fmt: str) -> None:
+    """Refuse glTF that needs an extension trimesh cannot decode, naming it and the fix."""
+    try:
+        if fmt == "glb":
+            with open(path, "rb") as f:
+                f.seek(12)
+                length = int.from_bytes(f.read(4), "little")
+                f.read(4)
+                header = json.loads(f.read(length))
+        else:
+            header = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"'{path.name}' is not valid glTF: its JSON could not be read ({exc}).") from exc
+    required = [e for e in header.get("extensionsRequired", []) if e in UNSUPPORTED_GLTF_EXTENSIONS]
+    if required:
+        what = ", ".join(f"{UNSUPPORTED_GLTF_EXTENSIONS[e]} ({e})" for e in required)
+        raise InputError(f"'{path.name}' uses {what}, which the studio cannot decode; re-export it "
+                         "without compression (e.g. Blender's glTF export with Draco off and PNG/JPEG textures).")
+    if fmt == "gltf":
+        external = [b.get("uri") for b in header.get("buffers", []) + header.get("images", [])
+                    if b.get("uri") and not b["uri"].startswith("data:")]
+        if external and not all((path.parent / e).is_file() for e in external):
+            raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}); upload it as one "
+                             ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
 
 
 def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.Scene:
@@ -81,6 +182,10 @@ def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.S
     _check_bytes(path, fmt)
     with tempfile.TemporaryDirectory(prefix="studio-mesh-") as tmp:
         source = _extract_zip(path, Path(tmp)) if fmt == "zip" else path
+        if source.suffix.lower() == ".obj":
+            source = _absolute_obj_indices(source, Path(tmp))
+        if source.suffix.lower() in (".glb", ".gltf"):
+            _check_gltf_extensions(source, source.suffix.lower().lstrip("."))
         try:
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
         except Exception as exc:  # trimesh raises many types for corrupt data
@@ -115,11 +220,17 @@ def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int
         if isinstance(geom, trimesh.Trimesh) and len(geom.faces) > 0:
             if not np.isfinite(geom.vertices).all():
                 raise InputError(f"{label} has vertices with NaN or infinite coordinates; fix or re-export it.")
+            if geom.faces.min() < 0 or geom.faces.max() >= len(geom.vertices):
+                raise InputError(f"{label} has faces that point at vertices it does not have (index out of "
+                                 "range); the file is corrupt, re-export it.")
             kept[name] = geom
     if not kept:
         raise InputError(f"{label} has no faces (it is empty or only points/lines); upload a surface mesh.")
     for name in set(scene.geometry) - set(kept):
         scene.delete_geometry(name)
+    if not any((g.area_faces > 0).any() for g in kept.values()):
+        raise InputError(f"Every face of {label} has zero area (its triangles are lines or points); "
+                         "upload a mesh with a real surface.")
     faces = sum(len(g.faces) for g in kept.values())
     if faces > max_faces:
         raise InputError(f"{label} has {faces:,} faces; the limit is {max_faces:,}. Decimate it first.")

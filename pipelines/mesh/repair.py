@@ -11,6 +11,8 @@ import trimesh
 import fast_simplification
 
 MAX_HOLE_EDGES = 64
+# A loop whose patch would be this large a share of its piece is the rim of a sheet, not a hole.
+SHEET_PATCH_SHARE = 0.75
 
 
 def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
@@ -98,9 +100,13 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     """Close boundary loops of up to `max_hole_edges` edges with a fan of existing vertices.
 
     No vertices are added, so UVs and vertex colours stay valid; face colours are
-    extended with the mesh's mean colour. Returns the number of holes filled.
+    extended with the mesh's mean colour. The rim of an open sheet (a lone triangle,
+    a card, a plane) is left open: its patch would cover the sheet with a back face.
+    Returns the number of holes filled.
     """
     loops = [loop for loop in boundary_loops(mesh) if len(loop) <= max_hole_edges]
+    if loops:
+        loops = [loop for loop, rim in zip(loops, _sheet_rims(mesh, loops)) if not rim]
     if not loops:
         return 0
     new_faces = []
@@ -118,6 +124,22 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     else:
         mesh.visual = visual
     return len(loops)
+
+
+def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
+    """For each loop, whether its closing fan would be about as large as the connected piece it bounds."""
+    ids = position_ids(mesh)
+    joined = ids[mesh.faces]
+    piece = trimesh.graph.connected_component_labels(trimesh.graph.face_adjacency(faces=joined), node_count=len(joined))
+    piece_area = np.bincount(piece, weights=mesh.area_faces)
+    piece_of = np.zeros(ids.max() + 1, dtype=np.int64)
+    piece_of[joined.ravel()] = np.repeat(piece, 3)
+    rims = np.zeros(len(loops), dtype=bool)
+    for index, loop in enumerate(loops):
+        points = mesh.vertices[loop]
+        fan = np.stack([np.repeat(points[:1], len(points) - 2, axis=0), points[1:-1], points[2:]], axis=1)
+        rims[index] = trimesh.triangles.area(fan).sum() >= SHEET_PATCH_SHARE * piece_area[piece_of[ids[loop[0]]]]
+    return rims
 
 
 def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
