@@ -25,6 +25,8 @@ MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
 MAX_FACES = 5_000_000
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
+# Mesh text deflates about 3-10x; a large member packed far tighter is a zip bomb, not a mesh.
+MAX_ZIP_RATIO, ZIP_RATIO_FROM_BYTES = 200, 64 * 1024**2
 # Required glTF extensions trimesh cannot decode: loading would fail with a cryptic error or drop data.
 UNSUPPORTED_GLTF_EXTENSIONS = {
     "KHR_draco_mesh_compression": "Draco mesh compression",
@@ -69,6 +71,10 @@ def _extract_zip(path: Path, into: Path) -> Path:
                 raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
             if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
                 raise InputError("The zip expands to more than 1 GiB; upload a smaller archive.")
+            for member in members:
+                if member.file_size > max(ZIP_RATIO_FROM_BYTES, MAX_ZIP_RATIO * member.compress_size):
+                    raise InputError(f"The zip entry '{member.filename}' expands {member.file_size // max(member.compress_size, 1):,} "
+                                     "times its packed size (a zip bomb?); upload the mesh files themselves.")
             root = into.resolve()
             for member in members:
                 target = (into / member.filename).resolve()
@@ -171,7 +177,7 @@ def _check_gltf_extensions(path: Path, fmt: str) -> None:
                              ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
 
 
-def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.Scene:
+def load_scene(path: str | os.PathLike, max_faces: int | None = None) -> trimesh.Scene:
     """Load a mesh file (or a zip with an OBJ, its MTL and textures) as a Scene."""
     if path is None:
         raise InputError("No mesh was given; upload a mesh file.")
@@ -193,7 +199,7 @@ def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.S
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
-    return validate_scene(scene, path.name, max_faces)
+    return validate_scene(scene, path.name, MAX_FACES if max_faces is None else max_faces)
 
 
 def _textured_obj_to_pbr(geom) -> None:
