@@ -129,6 +129,23 @@ def test_ply_vertex_colors_load_in_any_encoding(tmp_path, encoding, colors):
     assert np.abs(mesh.visual.vertex_colors[:, :3].astype(int) - rgb).max() <= 1
 
 
+@pytest.mark.parametrize("kind", ["vertex", "face"])
+def test_off_colors_are_kept(tmp_path, kind):
+    sphere = trimesh.creation.icosphere(1)
+    rgb = (np.abs(sphere.vertices) * 255).astype(np.uint8)
+    vertex_rows = [" ".join(map(str, v)) + (" " + " ".join(map(str, c)) + " 255" if kind == "vertex" else "")
+                   for v, c in zip(sphere.vertices, rgb)]
+    face_rows = ["3 " + " ".join(map(str, f)) + (" 0.0 0.5 1.0" if kind == "face" else "") for f in sphere.faces]
+    header = ["COFF" if kind == "vertex" else "OFF", f"{len(rgb)} {len(sphere.faces)} 0"]
+    (tmp_path / "c.off").write_text("\n".join(header + vertex_rows + face_rows) + "\n")
+    mesh = next(iter(load_scene(tmp_path / "c.off").geometry.values()))
+    assert mesh.visual.kind == kind
+    if kind == "vertex":
+        np.testing.assert_array_equal(mesh.visual.vertex_colors[:, :3], rgb)
+    else:
+        assert (mesh.visual.face_colors == [0, 128, 255, 255]).all()
+
+
 # -- refusals with a message that says what to do -------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import trimesh
@@ -151,6 +152,32 @@ def _absolute_corner(corner: str, counts: dict) -> str:
     return "/".join(fields)
 
 
+def _off_colors(path: Path, mesh: trimesh.Trimesh) -> None:
+    """Vertex colours (COFF) or per-face colours of an OFF file, which trimesh's reader skips."""
+    rows = [line.split("#")[0].split() for line in path.read_text(errors="replace").splitlines()]
+    rows = [row for row in rows if row]
+    start = 1 if len(rows[0]) == 1 else 0
+    counts = rows[start] if start else rows[0][1:]
+    vertices, faces = int(counts[0]), int(counts[1])
+    vertex_rows = rows[start + 1:start + 1 + vertices]
+    face_rows = rows[start + 1 + vertices:start + 1 + vertices + faces]
+    if rows[0][0].upper().startswith("C") and len(mesh.vertices) == vertices and all(len(r) >= 6 for r in vertex_rows):
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=_rgba([r[3:7] for r in vertex_rows]))
+    elif len(mesh.faces) == faces and face_rows and all(len(r) >= int(r[0]) + 4 for r in face_rows):
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=_rgba([r[int(r[0]) + 1:int(r[0]) + 5] for r in face_rows]))
+
+
+def _rgba(rows: list[list[str]]) -> np.ndarray:
+    """OFF colours (0-1 floats or 0-255 integers, RGB or RGBA) as uint8 RGBA."""
+    width = min(len(r) for r in rows)
+    colors = np.array([r[:width] for r in rows], dtype=np.float64)
+    if colors.max() <= 1.0 and any("." in v for v in rows[0]):
+        colors = colors * 255.0
+    if width == 3:
+        colors = np.column_stack([colors, np.full(len(colors), 255.0)])
+    return np.clip(colors.round(), 0, 255).astype(np.uint8)
+
+
 def _check_gltf_extensions(path: Path, fmt: str) -> None:
     """Refuse glTF that needs an extension trimesh cannot decode, naming it and the fix."""
     try:
@@ -172,7 +199,7 @@ def _check_gltf_extensions(path: Path, fmt: str) -> None:
     if fmt == "gltf":
         external = [b.get("uri") for b in header.get("buffers", []) + header.get("images", [])
                     if b.get("uri") and not b["uri"].startswith("data:")]
-        if external and not all((path.parent / e).is_file() for e in external):
+        if external and not all((path.parent / unquote(e)).is_file() for e in external):
             raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}); upload it as one "
                              ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
 
@@ -194,6 +221,8 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None) -> trimesh
             _check_gltf_extensions(source, source.suffix.lower().lstrip("."))
         try:
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
+            if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
+                _off_colors(source, loaded)
         except Exception as exc:  # trimesh raises many types for corrupt data
             raise InputError(f"'{path.name}' could not be read as .{fmt}: {exc}") from exc
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
