@@ -224,7 +224,8 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None) -> trimesh
             if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
                 _off_colors(source, loaded)
         except Exception as exc:  # trimesh raises many types for corrupt data
-            raise InputError(f"'{path.name}' could not be read as .{fmt}: {exc}") from exc
+            raise InputError(f"'{path.name}' could not be read as .{fmt} ({exc}); the file is damaged or not "
+                             f"really .{fmt}: re-export it from your 3D tool.") from exc
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
