@@ -265,3 +265,16 @@ def test_every_mesh_endpoint_explains_a_corrupt_mesh_and_keeps_serving(client, t
         assert "The job failed" not in str(error.value)
     glb, _, _ = client.predict(handle_file(str(ROOT / "assets" / "capsule.glb")), "glb", None, False, api_name="/convert_mesh")
     assert_valid_glb(glb)
+
+
+def test_complete_parts_drops_debris_beside_one_piece_and_keeps_a_triangle_soup_whole():
+    from pipelines.complete.pipeline import split_parts
+
+    crumb = trimesh.Trimesh([[3, 0, 0], [3.01, 0, 0], [3, 0.01, 0]], [[0, 1, 2]])
+    parts, debris = split_parts(trimesh.Scene(trimesh.util.concatenate([trimesh.creation.box(), crumb])))
+    assert debris == 1 and len(parts[0][1].faces) == 12
+    rng = np.random.default_rng(0)
+    soup = trimesh.Trimesh((rng.random((20, 1, 3)) * 10 + rng.random((20, 3, 3))).reshape(-1, 3),
+                           np.arange(60).reshape(-1, 3), process=False)
+    parts, debris = split_parts(trimesh.Scene(soup))
+    assert debris == 0 and len(parts[0][1].faces) == 20
