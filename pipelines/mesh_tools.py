@@ -24,10 +24,10 @@ class MeshToolsPipeline(Pipeline):
             raise InputError(
                 f"target_faces must be between 4 and {MAX_TARGET_FACES:,} (or empty to keep every face); got {target_faces}."
             )
-        with stages.stage("load", 0.05):
-            scene = load_scene(inputs["mesh"])
-            before = scene_stats(scene)
         warnings, repairs = [], {}
+        with stages.stage("load", 0.05):
+            scene = load_scene(inputs["mesh"], warnings=warnings)
+            before = scene_stats(scene)
         if inputs.get("repair"):
             with stages.stage("repair", 0.3):
                 for name, geom in list(scene.geometry.items()):

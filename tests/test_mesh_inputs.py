@@ -214,6 +214,15 @@ def test_face_limit_is_read_when_loading(tmp_path, monkeypatch):
         load_scene(tmp_path / "s.stl")
 
 
+def test_upload_lacking_the_mtl_or_texture_it_names_loads_with_a_warning(tmp_path):
+    warnings = []
+    path = write_zip(tmp_path / "m.zip", {"m.obj": "mtllib m.mtl\nusemtl mat\n" + CUBE,
+                                          "m.mtl": "newmtl mat\nmap_Kd textures\\wood.png\n"})
+    assert len(load_scene(path, warnings=warnings).geometry) == 1
+    assert warnings == ["The texture(s) wood.png named in 'm.mtl' are not in the upload, so the mesh has no texture; "
+                        "add them to the .zip beside the .mtl."]
+
+
 # -- repair ---------------------------------------------------------------------------------------
 
 
@@ -248,6 +257,13 @@ def test_textured_zip_with_windows_texture_path_converts_to_an_obj_zip_with_its_
     assert_valid_glb(glb)
     assert texture_size(trimesh.load(glb, force="scene")) == (16, 8)
     assert texture_size(load_scene(out)) == (16, 8)
+
+
+def test_obj_uploaded_without_its_mtl_converts_with_a_warning(client, tmp_path):
+    (tmp_path / "chair.obj").write_text("mtllib chair.mtl\nusemtl wood\n" + CUBE)
+    glb, _, metadata = client.predict(handle_file(str(tmp_path / "chair.obj")), "glb", None, True, api_name="/convert_mesh")
+    assert_valid_glb(glb)
+    assert any("material file 'chair.mtl', which was not uploaded" in w and ".zip" in w for w in metadata["warnings"])
 
 
 @pytest.mark.parametrize("endpoint, arguments", [

@@ -178,6 +178,23 @@ def _rgba(rows: list[list[str]]) -> np.ndarray:
     return np.clip(colors.round(), 0, 255).astype(np.uint8)
 
 
+def _missing_material_files(obj: Path) -> list[str]:
+    """Warnings for the MTL files and base-colour textures an OBJ names but the upload lacks."""
+    warnings = []
+    for name in re.findall(r"^mtllib[ \t]+(.+?)\s*$", obj.read_text(errors="replace"), re.MULTILINE):
+        mtl = obj.parent / name.replace("\\", "/")
+        if not mtl.is_file():
+            warnings.append(f"'{obj.name}' names the material file '{name}', which was not uploaded with it, so its "
+                            "materials and textures are missing; upload a .zip holding the .obj, .mtl and textures.")
+            continue
+        values = re.findall(r"^\s*map_Kd\s+(.+?)\s*$", mtl.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
+        missing = [Path(v.replace("\\", "/").split()[-1]).name for v in values if not (mtl.parent / v).is_file()]
+        if missing:
+            warnings.append(f"The texture(s) {', '.join(sorted(set(missing)))} named in '{mtl.name}' are not in the "
+                            "upload, so the mesh has no texture; add them to the .zip beside the .mtl.")
+    return warnings
+
+
 def _check_gltf_extensions(path: Path, fmt: str) -> None:
     """Refuse glTF that needs an extension trimesh cannot decode, naming it and the fix."""
     try:
@@ -204,8 +221,11 @@ def _check_gltf_extensions(path: Path, fmt: str) -> None:
                              ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
 
 
-def load_scene(path: str | os.PathLike, max_faces: int | None = None) -> trimesh.Scene:
-    """Load a mesh file (or a zip with an OBJ, its MTL and textures) as a Scene."""
+def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: list | None = None) -> trimesh.Scene:
+    """Load a mesh file (or a zip with an OBJ, its MTL and textures) as a Scene.
+
+    Data the upload names but lacks (an OBJ's MTL or textures) is appended to `warnings` when given.
+    """
     if path is None:
         raise InputError("No mesh was given; upload a mesh file.")
     path = Path(path)
@@ -217,6 +237,8 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None) -> trimesh
         source = _extract_zip(path, Path(tmp)) if fmt == "zip" else path
         if source.suffix.lower() == ".obj":
             source = _absolute_obj_indices(source, Path(tmp))
+            if warnings is not None:
+                warnings.extend(_missing_material_files(source))
         if source.suffix.lower() in (".glb", ".gltf"):
             _check_gltf_extensions(source, source.suffix.lower().lstrip("."))
         try:
