@@ -35,6 +35,9 @@ class MeshToolsPipeline(Pipeline):
                     if not len(geom.faces):
                         scene.delete_geometry(name)
                         warnings.append(f"Part '{name}' had only degenerate faces and was removed.")
+                if not scene.geometry:
+                    raise InputError("Repair removed every face: they are all degenerate (zero area or repeated). "
+                                     "Turn repair off to keep them, or fix the mesh in a 3D tool.")
         if target_faces is not None:
             with stages.stage("decimate", 0.6):
                 if int(target_faces) >= scene_face_count(scene):

@@ -19,7 +19,7 @@ from PIL import Image
 from pipelines.errors import InputError
 from pipelines.mesh import io as mesh_io
 from pipelines.mesh.io import load_scene
-from pipelines.mesh.repair import repair
+from pipelines.mesh.repair import decimate, repair
 
 from .conftest import ROOT, assert_valid_glb
 
@@ -235,6 +235,30 @@ def test_repair_leaves_open_sheets_and_loose_triangles_open():
         faces = len(mesh.faces)
         assert repair(mesh)["filled_holes"] == 0
         assert len(mesh.faces) == faces
+
+
+@pytest.mark.parametrize("scale", [1e-9, 5000.0, 1e6])  # micrometre parts, millimetre scans
+def test_repair_and_decimate_work_at_any_scale(scale):
+    soup = trimesh.creation.icosphere(3)
+    soup = trimesh.Trimesh(soup.vertices[soup.faces].reshape(-1, 3) * scale, np.arange(len(soup.faces) * 3).reshape(-1, 3),
+                           process=False)  # an STL: every face has its own three vertices
+    report = repair(soup)
+    assert report["faces_after"] == 1280 and len(soup.vertices) == 642
+    assert soup.is_watertight
+    assert np.allclose(np.ptp(soup.vertices, axis=0), 2 * scale, rtol=0.01)
+    small = decimate(soup, 100)
+    assert len(small.faces) == 100
+    assert np.allclose(np.ptp(small.vertices, axis=0), 2 * scale, rtol=0.1)
+
+
+def test_convert_refuses_a_mesh_that_repair_empties(tmp_path):
+    from pipelines.base import Stages
+    from pipelines.mesh_tools import MeshToolsPipeline
+
+    sliver = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0.5, 1e-14, 0]], [[0, 1, 2]], process=False)
+    sliver.export(tmp_path / "sliver.ply")
+    with pytest.raises(InputError, match="Repair removed every face.*Turn repair off"):
+        MeshToolsPipeline().run({"mesh": str(tmp_path / "sliver.ply"), "repair": True}, Stages(None))
 
 
 # -- through the live app -------------------------------------------------------------------------

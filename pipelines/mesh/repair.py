@@ -24,6 +24,23 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     up to `max_hole_edges` edges. Winding and holes are judged on the surface as
     positions define it, so a UV seam is neither a hole nor a winding break.
     """
+    # Tolerances (vertex merging, degenerate faces) are absolute in trimesh; work at about unit size so a
+    # mesh in millimetres or micrometres is judged like one in metres. Powers of two scale exactly.
+    factor = unit_factor(mesh.vertices)
+    mesh.vertices = mesh.vertices * factor
+    try:
+        return _repair(mesh, max_hole_edges)
+    finally:
+        mesh.vertices = mesh.vertices / factor
+
+
+def unit_factor(vertices: np.ndarray) -> float:
+    """The power of two that brings the largest extent to about 1 (powers of two scale exactly)."""
+    size = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    return float(2.0 ** -np.round(np.log2(size))) if size > 0 else 1.0
+
+
+def _repair(mesh: trimesh.Trimesh, max_hole_edges: int) -> dict:
     before_vertices, before_faces = len(mesh.vertices), len(mesh.faces)
     mesh.merge_vertices()
     merged = before_vertices - len(mesh.vertices)
@@ -143,17 +160,23 @@ def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
 
 
 def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
-    """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along."""
+    """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along.
+
+    It runs at about unit size: fast-simplification stops early on large coordinates (a scan in millimetres).
+    """
     if target_faces >= len(mesh.faces):
         return mesh
+    factor = unit_factor(mesh.vertices)
+    unit = mesh.vertices * factor
     vertices, faces, collapses = fast_simplification.simplify(
-        mesh.vertices, mesh.faces, target_count=int(target_faces), return_collapses=True
+        unit, mesh.faces, target_count=int(target_faces), return_collapses=True
     )
     kind = mesh.visual.kind
     if kind is None or (kind == "face"):
-        return _without_collapsed_faces(trimesh.Trimesh(vertices, faces, process=False))
-    vertices, faces, mapping = fast_simplification.replay_simplification(mesh.vertices, mesh.faces, collapses)
-    source = _nearest_source(mesh.vertices, vertices, mapping)
+        return _without_collapsed_faces(trimesh.Trimesh(vertices / factor, faces, process=False))
+    vertices, faces, mapping = fast_simplification.replay_simplification(unit, mesh.faces, collapses)
+    source = _nearest_source(unit, vertices, mapping)
+    vertices = vertices / factor
     if kind == "texture":
         visual = trimesh.visual.TextureVisuals(uv=np.asarray(mesh.visual.uv)[source], material=mesh.visual.material)
     else:
