@@ -18,7 +18,7 @@ from PIL import Image
 
 from pipelines.errors import InputError
 from pipelines.mesh import io as mesh_io
-from pipelines.mesh.io import load_scene
+from pipelines.mesh.io import load_scene, scene_stats
 from pipelines.mesh.repair import decimate, repair
 
 from .conftest import ROOT, assert_valid_glb
@@ -246,6 +246,9 @@ def test_repair_and_decimate_work_at_any_scale(scale):
     assert report["faces_after"] == 1280 and len(soup.vertices) == 642
     assert soup.is_watertight
     assert np.allclose(np.ptp(soup.vertices, axis=0), 2 * scale, rtol=0.01)
+    stats = scene_stats(trimesh.Scene(soup))
+    assert stats["watertight"]
+    assert np.allclose(stats["bounding_box"]["max"], scale, rtol=0.01)
     small = decimate(soup, 100)
     assert len(small.faces) == 100
     assert np.allclose(np.ptp(small.vertices, axis=0), 2 * scale, rtol=0.1)

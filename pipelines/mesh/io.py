@@ -21,6 +21,7 @@ import numpy as np
 import trimesh
 
 from ..errors import InputError
+from .repair import unit_factor
 
 MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
 MAX_FACES = 5_000_000
@@ -305,13 +306,16 @@ def scene_stats(scene: trimesh.Scene) -> dict:
         "parts": len(scene.graph.nodes_geometry),
         "watertight": bool(meshes) and all(_closed(m) for m in meshes),
         "bounding_box": {
-            "min": [round(float(v), 6) for v in bounds[0]],
-            "max": [round(float(v), 6) for v in bounds[1]],
+            "min": [float(f"{v:.7g}") for v in bounds[0]],
+            "max": [float(f"{v:.7g}") for v in bounds[1]],
         },
     }
 
 
 def _closed(mesh: trimesh.Trimesh) -> bool:
-    """Watertight as the surface's positions define it (UV seams split vertices, not the surface)."""
-    first, ids = trimesh.grouping.unique_rows(mesh.vertices)
+    """Watertight as the surface's positions define it (UV seams split vertices, not the surface).
+
+    Positions are compared at about unit size, so a tiny or huge mesh is judged like a metre-sized one.
+    """
+    first, ids = trimesh.grouping.unique_rows(mesh.vertices * unit_factor(mesh.vertices))
     return trimesh.Trimesh(mesh.vertices[first], ids[mesh.faces], process=False).is_watertight
