@@ -288,7 +288,7 @@ def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int
     for name in set(scene.geometry) - set(kept):
         scene.delete_geometry(name)
     if not any((g.area_faces > 0).any() for g in kept.values()):
-        raise InputError(f"Every face of {label} has zero area (its triangles are lines or points); "
+        raise InputError(f"Every face of the mesh has zero area ({label} holds only lines or points); "
                          "upload a mesh with a real surface.")
     faces = sum(len(g.faces) for g in kept.values())
     if faces > max_faces:
