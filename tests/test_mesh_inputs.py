@@ -185,6 +185,16 @@ def test_damaged_zip_member_is_refused(tmp_path):
         load_scene(tmp_path / "m.zip")
 
 
+def test_encrypted_zip_is_refused(tmp_path):
+    data = bytearray(open(write_zip(tmp_path / "m.zip", {"m.obj": CUBE}), "rb").read())
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local and central headers
+        at = data.find(signature) + flag_offset
+        data[at] |= 1  # general purpose bit 0: encrypted
+    (tmp_path / "m.zip").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="password-protected; zip the files again without a password"):
+        load_scene(tmp_path / "m.zip")
+
+
 def test_zip_bomb_is_refused_before_extraction(tmp_path, monkeypatch):
     monkeypatch.setattr(mesh_io, "ZIP_RATIO_FROM_BYTES", 1024)
     path = write_zip(tmp_path / "m.zip", {"m.obj": CUBE + "#" * 2_000_000})

@@ -69,6 +69,8 @@ def _extract_zip(path: Path, into: Path) -> Path:
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
+            if any(m.flag_bits & 1 for m in members):
+                raise InputError(f"'{path.name}' is password-protected; zip the files again without a password.")
             if len(members) > MAX_ZIP_MEMBERS:
                 raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
             if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
