@@ -24,14 +24,20 @@ class MeshToolsPipeline(Pipeline):
             raise InputError(
                 f"target_faces must be between 4 and {MAX_TARGET_FACES:,} (or empty to keep every face); got {target_faces}."
             )
-        with stages.stage("load", 0.05):
-            scene = load_scene(inputs["mesh"])
-            before = scene_stats(scene)
         warnings, repairs = [], {}
+        with stages.stage("load", 0.05):
+            scene = load_scene(inputs["mesh"], warnings=warnings)
+            before = scene_stats(scene)
         if inputs.get("repair"):
             with stages.stage("repair", 0.3):
-                for name, geom in scene.geometry.items():
+                for name, geom in list(scene.geometry.items()):
                     repairs[name] = repair(geom)
+                    if not len(geom.faces):
+                        scene.delete_geometry(name)
+                        warnings.append(f"Part '{name}' had only degenerate faces and was removed.")
+                if not scene.geometry:
+                    raise InputError("Repair removed every face: they are all degenerate (zero area or repeated). "
+                                     "Turn repair off to keep them, or fix the mesh in a 3D tool.")
         if target_faces is not None:
             with stages.stage("decimate", 0.6):
                 if int(target_faces) >= scene_face_count(scene):

@@ -320,7 +320,7 @@ BAD_MESHES = {
     "text file": ("notes.txt", b"a shopping list, not a mesh\n", "Invalid file type.*'.glb'"),
     "empty file": ("empty.stl", b"", "is empty"),
     "points only": ("points.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
-    "one point": ("dot.obj", b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "no extent"),
+    "one point": ("dot.obj", b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "zero area"),
 }
 
 

@@ -20,8 +20,10 @@ def split_parts(scene: trimesh.Scene) -> tuple[list[tuple[str, trimesh.Trimesh, 
     transform, name = scene.graph[nodes[0]]
     mesh = scene.geometry[name]
     pieces, debris = split_pieces(mesh)
-    if len(pieces) <= 1:
-        return [(nodes[0], mesh, transform)], debris
+    if not pieces:  # all of it is small pieces (a triangle soup): close it whole, nothing is debris
+        return [(nodes[0], mesh, transform)], 0
+    if len(pieces) == 1:
+        return [(nodes[0], pieces[0], transform)], debris
     if len(pieces) > MAX_PARTS:
         raise InputError(
             f"The mesh falls apart into {len(pieces):,} disconnected pieces; the limit is {MAX_PARTS}. "

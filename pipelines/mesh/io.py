@@ -8,20 +8,34 @@ change rather than a stack trace.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import trimesh
 
 from ..errors import InputError
+from .repair import unit_factor
 
 MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
 MAX_FACES = 5_000_000
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
+# Mesh text deflates about 3-10x; a large member packed far tighter is a zip bomb, not a mesh.
+MAX_ZIP_RATIO, ZIP_RATIO_FROM_BYTES = 200, 64 * 1024**2
+# Required glTF extensions trimesh cannot decode: loading would fail with a cryptic error or drop data.
+UNSUPPORTED_GLTF_EXTENSIONS = {
+    "KHR_draco_mesh_compression": "Draco mesh compression",
+    "EXT_meshopt_compression": "meshopt compression",
+    "KHR_mesh_quantization": "quantized vertex attributes",
+    "KHR_texture_basisu": "KTX2/Basis textures",
+}
 
 
 def mesh_format(path: str | os.PathLike) -> str:
@@ -51,27 +65,170 @@ def _check_bytes(path: Path, fmt: str) -> None:
 
 
 def _extract_zip(path: Path, into: Path) -> Path:
-    """Extract a zip holding an OBJ with its MTL and textures; return the OBJ path."""
-    with zipfile.ZipFile(path) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if len(members) > MAX_ZIP_MEMBERS:
-            raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
-        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-            raise InputError("The zip expands to more than 1 GiB; upload a smaller archive.")
-        root = into.resolve()
-        for member in members:
-            target = (into / member.filename).resolve()
-            if root not in target.parents:
-                raise InputError(f"The zip entry '{member.filename}' points outside the archive.")
-        archive.extractall(into, members)
-    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in (".obj", ".glb", ".gltf", ".ply", ".stl", ".off"))
+    """Extract a zip holding one mesh (an OBJ with its MTL and textures); return the mesh path."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
+            if any(m.flag_bits & 1 for m in members):
+                raise InputError(f"'{path.name}' is password-protected; zip the files again without a password.")
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise InputError(f"The zip holds {len(members)} files; keep it to one mesh with its materials.")
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                raise InputError("The zip expands to more than 1 GiB; upload a smaller archive.")
+            for member in members:
+                if member.file_size > max(ZIP_RATIO_FROM_BYTES, MAX_ZIP_RATIO * member.compress_size):
+                    raise InputError(f"The zip entry '{member.filename}' expands {member.file_size // max(member.compress_size, 1):,} "
+                                     "times its packed size (a zip bomb?); upload the mesh files themselves.")
+            root = into.resolve()
+            for member in members:
+                target = (into / member.filename).resolve()
+                if root not in target.parents:
+                    raise InputError(f"The zip entry '{member.filename}' points outside the archive.")
+            archive.extractall(into, members)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise InputError(f"'{path.name}' is a damaged or unsupported zip ({exc}); zip the files again.") from exc
+    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in tuple(f".{f}" for f in MESH_FORMATS[:-1]))
     if not meshes:
         raise InputError("The zip holds no .obj (or other mesh) file.")
+    if len(meshes) > 1:
+        names = ", ".join(str(p.relative_to(into)) for p in meshes[:5])
+        raise InputError(f"The zip holds {len(meshes)} meshes ({names}); put one mesh per zip.")
+    for mtl in into.rglob("*.mtl"):
+        _relink_textures(mtl, into)
     return meshes[0]
 
 
-def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.Scene:
-    """Load a mesh file (or a zip with an OBJ, its MTL and textures) as a Scene."""
+def _is_junk(name: str) -> bool:
+    """macOS resource forks and hidden files that archivers add beside the real ones."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or parts[-1].startswith(".")
+
+
+def _relink_textures(mtl: Path, root: Path) -> None:
+    """Point each `map_*` line of an MTL at the file in the zip it names.
+
+    Exporters write Windows paths (`C:\\tex\\a.png`, `tex\\a.png`) and options (`-s 1 1 1 a.png`)
+    that trimesh cannot follow; the file is found by its relative path, else by its name.
+    """
+    lines = mtl.read_text(errors="replace").splitlines()
+    files = {p.name.lower(): p for p in root.rglob("*") if p.is_file()}
+    for index, line in enumerate(lines):
+        match = re.match(r"\s*(map_\w+|bump|disp|decal|refl)\s+(.+)", line, re.IGNORECASE)
+        if not match:
+            continue
+        tokens = match.group(2).replace("\\", "/").split()
+        # The file name is the tail of the line (options come first); it may contain spaces.
+        for start in range(len(tokens)):
+            name = " ".join(tokens[start:])
+            found = (mtl.parent / name) if (mtl.parent / name).is_file() else files.get(Path(name).name.lower())
+            if found is not None:
+                lines[index] = f"{match.group(1)} {os.path.relpath(found, mtl.parent)}"
+                break
+    mtl.write_text("\n".join(lines) + "\n")
+
+
+def _absolute_obj_indices(path: Path, folder: Path) -> Path:
+    """An OBJ whose negative (relative) face indices are made absolute; trimesh counts them from the
+    end of the whole file instead of from the face, which silently builds wrong faces."""
+    text = path.read_text(errors="replace")
+    if not re.search(r"^f[ \t].*[ \t/]-\d", text, re.MULTILINE):
+        return path
+    counts = {"v": 0, "vt": 0, "vn": 0}
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        head = line.split(maxsplit=1)[0] if line.strip() else ""
+        if head in counts:
+            counts[head] += 1
+        elif head == "f":
+            lines[index] = "f " + " ".join(_absolute_corner(corner, counts) for corner in line.split()[1:])
+    fixed = path if path.is_relative_to(folder) else folder / path.name
+    fixed.write_text("\n".join(lines) + "\n")
+    return fixed
+
+
+def _absolute_corner(corner: str, counts: dict) -> str:
+    """`-1/-1/-1` -> `8/4/8`: each negative index counted back from the elements read so far."""
+    fields = corner.split("/")
+    for slot, key in zip(range(len(fields)), ("v", "vt", "vn")):
+        if fields[slot].startswith("-"):
+            fields[slot] = str(counts[key] + 1 + int(fields[slot]))
+    return "/".join(fields)
+
+
+def _off_colors(path: Path, mesh: trimesh.Trimesh) -> None:
+    """Vertex colours (COFF) or per-face colours of an OFF file, which trimesh's reader skips."""
+    rows = [line.split("#")[0].split() for line in path.read_text(errors="replace").splitlines()]
+    rows = [row for row in rows if row]
+    start = 1 if len(rows[0]) == 1 else 0
+    counts = rows[start] if start else rows[0][1:]
+    vertices, faces = int(counts[0]), int(counts[1])
+    vertex_rows = rows[start + 1:start + 1 + vertices]
+    face_rows = rows[start + 1 + vertices:start + 1 + vertices + faces]
+    if rows[0][0].upper().startswith("C") and len(mesh.vertices) == vertices and all(len(r) >= 6 for r in vertex_rows):
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=_rgba([r[3:7] for r in vertex_rows]))
+    elif len(mesh.faces) == faces and face_rows and all(len(r) >= int(r[0]) + 4 for r in face_rows):
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, face_colors=_rgba([r[int(r[0]) + 1:int(r[0]) + 5] for r in face_rows]))
+
+
+def _rgba(rows: list[list[str]]) -> np.ndarray:
+    """OFF colours (0-1 floats or 0-255 integers, RGB or RGBA) as uint8 RGBA."""
+    width = min(len(r) for r in rows)
+    colors = np.array([r[:width] for r in rows], dtype=np.float64)
+    if colors.max() <= 1.0 and any("." in v for v in rows[0]):
+        colors = colors * 255.0
+    if width == 3:
+        colors = np.column_stack([colors, np.full(len(colors), 255.0)])
+    return np.clip(colors.round(), 0, 255).astype(np.uint8)
+
+
+def _missing_material_files(obj: Path) -> list[str]:
+    """Warnings for the MTL files and base-colour textures an OBJ names but the upload lacks."""
+    warnings = []
+    for name in re.findall(r"^mtllib[ \t]+(.+?)\s*$", obj.read_text(errors="replace"), re.MULTILINE):
+        mtl = obj.parent / name.replace("\\", "/")
+        if not mtl.is_file():
+            warnings.append(f"'{obj.name}' names the material file '{name}', which was not uploaded with it, so its "
+                            "materials and textures are missing; upload a .zip holding the .obj, .mtl and textures.")
+            continue
+        values = re.findall(r"^\s*map_Kd\s+(.+?)\s*$", mtl.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
+        missing = [Path(v.replace("\\", "/").split()[-1]).name for v in values if not (mtl.parent / v).is_file()]
+        if missing:
+            warnings.append(f"The texture(s) {', '.join(sorted(set(missing)))} named in '{mtl.name}' are not in the "
+                            "upload, so the mesh has no texture; add them to the .zip beside the .mtl.")
+    return warnings
+
+
+def _check_gltf_extensions(path: Path, fmt: str) -> None:
+    """Refuse glTF that needs an extension trimesh cannot decode, naming it and the fix."""
+    try:
+        if fmt == "glb":
+            with open(path, "rb") as f:
+                f.seek(12)
+                length = int.from_bytes(f.read(4), "little")
+                f.read(4)
+                header = json.loads(f.read(length))
+        else:
+            header = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"'{path.name}' is not valid glTF: its JSON could not be read ({exc}).") from exc
+    required = [e for e in header.get("extensionsRequired", []) if e in UNSUPPORTED_GLTF_EXTENSIONS]
+    if required:
+        what = ", ".join(f"{UNSUPPORTED_GLTF_EXTENSIONS[e]} ({e})" for e in required)
+        raise InputError(f"'{path.name}' uses {what}, which the studio cannot decode; re-export it "
+                         "without compression (e.g. Blender's glTF export with Draco off and PNG/JPEG textures).")
+    if fmt == "gltf":
+        external = [b.get("uri") for b in header.get("buffers", []) + header.get("images", [])
+                    if b.get("uri") and not b["uri"].startswith("data:")]
+        if external and not all((path.parent / unquote(e)).is_file() for e in external):
+            raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}); upload it as one "
+                             ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
+
+
+def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: list | None = None) -> trimesh.Scene:
+    """Load a mesh file (or a zip with an OBJ, its MTL and textures) as a Scene.
+
+    Data the upload names but lacks (an OBJ's MTL or textures) is appended to `warnings` when given.
+    """
     if path is None:
         raise InputError("No mesh was given; upload a mesh file.")
     path = Path(path)
@@ -81,15 +238,24 @@ def load_scene(path: str | os.PathLike, max_faces: int = MAX_FACES) -> trimesh.S
     _check_bytes(path, fmt)
     with tempfile.TemporaryDirectory(prefix="studio-mesh-") as tmp:
         source = _extract_zip(path, Path(tmp)) if fmt == "zip" else path
+        if source.suffix.lower() == ".obj":
+            source = _absolute_obj_indices(source, Path(tmp))
+            if warnings is not None:
+                warnings.extend(_missing_material_files(source))
+        if source.suffix.lower() in (".glb", ".gltf"):
+            _check_gltf_extensions(source, source.suffix.lower().lstrip("."))
         try:
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
+            if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
+                _off_colors(source, loaded)
         except Exception as exc:  # trimesh raises many types for corrupt data
-            raise InputError(f"'{path.name}' could not be read as .{fmt}: {exc}") from exc
+            raise InputError(f"'{path.name}' could not be read as .{fmt} ({exc}); the file is damaged or not "
+                             f"really .{fmt}: re-export it from your 3D tool.") from exc
         scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
             _colour_attribute_as_vertex_colours(geom)
-    return validate_scene(scene, path.name, max_faces)
+    return validate_scene(scene, path.name, MAX_FACES if max_faces is None else max_faces)
 
 
 def _textured_obj_to_pbr(geom) -> None:
@@ -143,11 +309,17 @@ def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int
         if isinstance(geom, trimesh.Trimesh) and len(geom.faces) > 0:
             if not np.isfinite(geom.vertices).all():
                 raise InputError(f"{label} has vertices with NaN or infinite coordinates; fix or re-export it.")
+            if geom.faces.min() < 0 or geom.faces.max() >= len(geom.vertices):
+                raise InputError(f"{label} has faces that point at vertices it does not have (index out of "
+                                 "range); the file is corrupt, re-export it.")
             kept[name] = geom
     if not kept:
         raise InputError(f"{label} has no faces (it is empty or only points/lines); upload a surface mesh.")
     for name in set(scene.geometry) - set(kept):
         scene.delete_geometry(name)
+    if not any((g.area_faces > 0).any() for g in kept.values()):
+        raise InputError(f"Every face of the mesh has zero area ({label} holds only lines or points); "
+                         "upload a mesh with a real surface.")
     faces = sum(len(g.faces) for g in kept.values())
     if faces > max_faces:
         raise InputError(f"{label} has {faces:,} faces; the limit is {max_faces:,}. Decimate it first.")
@@ -164,13 +336,16 @@ def scene_stats(scene: trimesh.Scene) -> dict:
         "parts": len(scene.graph.nodes_geometry),
         "watertight": bool(meshes) and all(_closed(m) for m in meshes),
         "bounding_box": {
-            "min": [round(float(v), 6) for v in bounds[0]],
-            "max": [round(float(v), 6) for v in bounds[1]],
+            "min": [float(f"{v:.7g}") for v in bounds[0]],
+            "max": [float(f"{v:.7g}") for v in bounds[1]],
         },
     }
 
 
 def _closed(mesh: trimesh.Trimesh) -> bool:
-    """Watertight as the surface's positions define it (UV seams split vertices, not the surface)."""
-    first, ids = trimesh.grouping.unique_rows(mesh.vertices)
+    """Watertight as the surface's positions define it (UV seams split vertices, not the surface).
+
+    Positions are compared at about unit size, so a tiny or huge mesh is judged like a metre-sized one.
+    """
+    first, ids = trimesh.grouping.unique_rows(mesh.vertices * unit_factor(mesh.vertices))
     return trimesh.Trimesh(mesh.vertices[first], ids[mesh.faces], process=False).is_watertight

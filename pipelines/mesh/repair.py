@@ -11,6 +11,8 @@ import trimesh
 import fast_simplification
 
 MAX_HOLE_EDGES = 64
+# A loop whose patch would be this large a share of its piece is the rim of a sheet, not a hole.
+SHEET_PATCH_SHARE = 0.75
 
 
 def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
@@ -22,6 +24,23 @@ def repair(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES) -> dict:
     up to `max_hole_edges` edges. Winding and holes are judged on the surface as
     positions define it, so a UV seam is neither a hole nor a winding break.
     """
+    # Tolerances (vertex merging, degenerate faces) are absolute in trimesh; work at about unit size so a
+    # mesh in millimetres or micrometres is judged like one in metres. Powers of two scale exactly.
+    factor = unit_factor(mesh.vertices)
+    mesh.vertices = mesh.vertices * factor
+    try:
+        return _repair(mesh, max_hole_edges)
+    finally:
+        mesh.vertices = mesh.vertices / factor
+
+
+def unit_factor(vertices: np.ndarray) -> float:
+    """The power of two that brings the largest extent to about 1 (powers of two scale exactly)."""
+    size = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    return float(2.0 ** -np.round(np.log2(size))) if size > 0 else 1.0
+
+
+def _repair(mesh: trimesh.Trimesh, max_hole_edges: int) -> dict:
     before_vertices, before_faces = len(mesh.vertices), len(mesh.faces)
     mesh.merge_vertices()
     merged = before_vertices - len(mesh.vertices)
@@ -98,9 +117,13 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     """Close boundary loops of up to `max_hole_edges` edges with a fan of existing vertices.
 
     No vertices are added, so UVs and vertex colours stay valid; face colours are
-    extended with the mesh's mean colour. Returns the number of holes filled.
+    extended with the mesh's mean colour. The rim of an open sheet (a lone triangle,
+    a card, a plane) is left open: its patch would cover the sheet with a back face.
+    Returns the number of holes filled.
     """
     loops = [loop for loop in boundary_loops(mesh) if len(loop) <= max_hole_edges]
+    if loops:
+        loops = [loop for loop, rim in zip(loops, _sheet_rims(mesh, loops)) if not rim]
     if not loops:
         return 0
     new_faces = []
@@ -120,18 +143,40 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     return len(loops)
 
 
+def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
+    """For each loop, whether its closing fan would be about as large as the connected piece it bounds."""
+    ids = position_ids(mesh)
+    joined = ids[mesh.faces]
+    piece = trimesh.graph.connected_component_labels(trimesh.graph.face_adjacency(faces=joined), node_count=len(joined))
+    piece_area = np.bincount(piece, weights=mesh.area_faces)
+    piece_of = np.zeros(ids.max() + 1, dtype=np.int64)
+    piece_of[joined.ravel()] = np.repeat(piece, 3)
+    rims = np.zeros(len(loops), dtype=bool)
+    for index, loop in enumerate(loops):
+        points = mesh.vertices[loop]
+        fan = np.stack([np.repeat(points[:1], len(points) - 2, axis=0), points[1:-1], points[2:]], axis=1)
+        rims[index] = trimesh.triangles.area(fan).sum() >= SHEET_PATCH_SHARE * piece_area[piece_of[ids[loop[0]]]]
+    return rims
+
+
 def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
-    """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along."""
+    """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along.
+
+    It runs at about unit size: fast-simplification stops early on large coordinates (a scan in millimetres).
+    """
     if target_faces >= len(mesh.faces):
         return mesh
+    factor = unit_factor(mesh.vertices)
+    unit = mesh.vertices * factor
     vertices, faces, collapses = fast_simplification.simplify(
-        mesh.vertices, mesh.faces, target_count=int(target_faces), return_collapses=True
+        unit, mesh.faces, target_count=int(target_faces), return_collapses=True
     )
     kind = mesh.visual.kind
     if kind is None or (kind == "face"):
-        return _without_collapsed_faces(trimesh.Trimesh(vertices, faces, process=False))
-    vertices, faces, mapping = fast_simplification.replay_simplification(mesh.vertices, mesh.faces, collapses)
-    source = _nearest_source(mesh.vertices, vertices, mapping)
+        return _without_collapsed_faces(trimesh.Trimesh(vertices / factor, faces, process=False))
+    vertices, faces, mapping = fast_simplification.replay_simplification(unit, mesh.faces, collapses)
+    source = _nearest_source(unit, vertices, mapping)
+    vertices = vertices / factor
     if kind == "texture":
         visual = trimesh.visual.TextureVisuals(uv=np.asarray(mesh.visual.uv)[source], material=mesh.visual.material)
     else:
