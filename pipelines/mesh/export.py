@@ -105,16 +105,12 @@ def write_obj_zip(scene: trimesh.Scene, path: Path, stem: str = "model") -> None
 
 def _flatten(scene: trimesh.Scene, colors: bool) -> trimesh.Trimesh:
     """One mesh in world coordinates; textures become vertex colours when `colors`."""
-    meshes = []
-    for node in scene.graph.nodes_geometry:
-        transform, name = scene.graph[node]
-        mesh = scene.geometry[name].copy()
-        mesh.apply_transform(transform)
+    meshes = scene.dump()
+    for mesh in meshes:
         if colors and mesh.visual.kind is not None:
             mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=vertex_colors(mesh))
         elif not colors:
             mesh.visual = trimesh.visual.ColorVisuals(mesh)
-        meshes.append(mesh)
     return trimesh.util.concatenate(meshes) if len(meshes) > 1 else meshes[0]
 
 
@@ -159,12 +155,9 @@ def write_fbx(scene: trimesh.Scene, path: Path) -> None:
     placement) left in the scene graph would be lost; baking it keeps the size.
     """
     scaled = trimesh.Scene()
-    for node in scene.graph.nodes_geometry:
-        transform, name = scene.graph[node]
-        mesh = scene.geometry[name].copy()
-        mesh.apply_transform(transform)
+    for mesh in scene.dump():
         mesh.apply_scale(FBX_UNIT_SCALE)
-        scaled.add_geometry(mesh, geom_name=name, node_name=node)
+        scaled.add_geometry(mesh, geom_name=mesh.metadata["name"], node_name=mesh.metadata["node"])
     with tempfile.TemporaryDirectory(prefix="studio-fbx-") as tmp:
         glb = Path(tmp) / "scaled.glb"
         write_glb(scaled, glb)
@@ -203,10 +196,7 @@ def write_usdz(scene: trimesh.Scene, path: Path) -> None:
         UsdGeom.SetStageMetersPerUnit(stage, 1.0)
         root = UsdGeom.Xform.Define(stage, "/Root")
         stage.SetDefaultPrim(root.GetPrim())
-        for index, node in enumerate(scene.graph.nodes_geometry):
-            transform, name = scene.graph[node]
-            mesh = scene.geometry[name].copy()
-            mesh.apply_transform(transform)
+        for index, mesh in enumerate(scene.dump()):
             prim_path = f"/Root/part_{index}"
             usd_mesh = UsdGeom.Mesh.Define(stage, prim_path)
             usd_mesh.CreatePointsAttr(Vt.Vec3fArray.FromNumpy(mesh.vertices.astype(np.float32)))

@@ -40,11 +40,8 @@ def solid_proxy(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 def bake_scene(scene: trimesh.Scene) -> trimesh.Scene:
     """One geometry per node in world coordinates, named after its node (skinned meshes ignore node transforms)."""
     baked = trimesh.Scene()
-    for node in scene.graph.nodes_geometry:
-        transform, name = scene.graph[node]
-        mesh = scene.geometry[name].copy()
-        mesh.apply_transform(transform)
-        baked.add_geometry(mesh, node_name=node, geom_name=node)
+    for mesh in scene.dump():
+        baked.add_geometry(mesh, node_name=mesh.metadata["node"], geom_name=mesh.metadata["node"])
     return baked
 
 
