@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.base import FEATURES, ProgressCallback, Stages
+from pipelines.base import FEATURES, ProgressCallback, Stages, as_scene
 from pipelines.errors import InputError
 from pipelines.mesh.export import check_format, export_asset
 from pipelines.mesh.io import scene_stats
@@ -134,5 +134,5 @@ def _asset_stats(asset, glb: Path) -> dict:
     import trimesh
 
     if isinstance(asset, (trimesh.Trimesh, trimesh.Scene)):
-        return scene_stats(asset if isinstance(asset, trimesh.Scene) else trimesh.Scene(asset))
+        return scene_stats(as_scene(asset))
     return scene_stats(trimesh.load(str(glb), force="scene"))

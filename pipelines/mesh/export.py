@@ -19,6 +19,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from ..base import as_scene
 from ..errors import InputError
 from .texture import vertex_colors
 
@@ -52,7 +53,7 @@ def export_asset(asset, fmt: str, folder: Path, stem: str = "model") -> tuple[Pa
             asset.export_fbx(out)
             return glb, out
         asset = trimesh.load(str(glb), force="scene")
-    scene = asset if isinstance(asset, trimesh.Scene) else trimesh.Scene(asset)
+    scene = as_scene(asset)
     write_glb(scene, glb)
     if fmt == "glb":
         return glb, glb

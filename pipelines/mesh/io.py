@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import numpy as np
 import trimesh
 
+from ..base import as_scene
 from ..errors import InputError
 from .repair import unit_factor
 
@@ -251,7 +252,7 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
         except Exception as exc:  # trimesh raises many types for corrupt data
             raise InputError(f"'{path.name}' could not be read as .{fmt} ({exc}); the file is damaged or not "
                              f"really .{fmt}: re-export it from your 3D tool.") from exc
-        scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
+        scene = as_scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
             _colour_attribute_as_vertex_colours(geom)
