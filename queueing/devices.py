@@ -97,11 +97,6 @@ class CudaMeter(Meter):
         with torch.cuda.device(self.index):
             torch.cuda.empty_cache()
 
-    def free_now(self) -> int:
-        import torch
-
-        return int(torch.cuda.mem_get_info(self.index)[0])
-
 
 class RssMeter(Meter):
     """The process's resident memory; the peak comes from a sampling thread, since RSS has no reset."""
