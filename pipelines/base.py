@@ -10,6 +10,7 @@ so the studio starts with no weights and no GPU.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -89,6 +90,14 @@ class Pipeline:
         supports_offload: `enable_offload` can run it on a GPU too small to hold it.
         offload_peak_bytes: device memory a run with `enable_offload` needs (largest
             component plus working memory); 0 means peak_bytes plus a quarter of the weights.
+        timeout_s: how long one job may run, when the feature's default is too short
+            (0 keeps the default; `--job-timeout` overrides both, see queueing.limits).
+        python: the interpreter of the pipeline's own environment (its torch build and
+            extensions); empty means the studio's. Its worker process is started with it.
+        measures_itself: the pipeline sets `measured_weights_bytes` after a load and
+            `measured_peak_bytes` after a run (a worker does, inside its own process);
+            the GPU manager uses those instead of its own meters, which see only the
+            studio's process.
     """
 
     name: str = ""
@@ -104,6 +113,11 @@ class Pipeline:
     reentrant: bool = False
     supports_offload: bool = False
     offload_peak_bytes: int = 0
+    timeout_s: float = 0
+    python: str = ""
+    measures_itself: bool = False
+    measured_weights_bytes: int | None = None
+    measured_peak_bytes: int | None = None
 
     def __init__(self) -> None:
         self.device: str | None = None
@@ -151,6 +165,10 @@ class Pipeline:
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         raise NotImplementedError
 
+    def spawn_kwargs(self) -> dict:
+        """Keyword arguments that re-create this pipeline in a worker process: `type(self)(**spawn_kwargs())`."""
+        return {}
+
     def estimate_seconds(self, inputs: dict) -> float:
         """Expected GPU seconds for `inputs` (ZeroGPU reserves this long); override with a model's own figures.
 
@@ -180,11 +198,22 @@ def free_cuda_cache() -> None:
 
 
 class TorchPipeline(Pipeline):
-    """A pipeline whose weights are one torch object with `.to(device)` (a diffusers-style `pipe`)."""
+    """A pipeline whose weights are one torch object with `.to(device)` (a diffusers-style `pipe`).
 
-    def __init__(self) -> None:
+    `model` is a hub repository id or a local folder saved with `save_pretrained`;
+    it defaults to the environment variable `env_var`, then to `repo_id`.
+    """
+
+    repo_id: str = ""
+    env_var: str = ""
+
+    def __init__(self, model: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.pipe = None
+        self.model = str(model or (os.environ.get(self.env_var) if self.env_var else None) or self.repo_id)
+
+    def spawn_kwargs(self) -> dict:
+        return {"model": self.model}
 
     def to(self, device: str) -> None:
         if self.pipe is not None:

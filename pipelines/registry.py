@@ -31,15 +31,38 @@ ENTRIES: list[str] = [
 ]
 
 
+def load_class(spec: str) -> type:
+    """The class named by "package.module:Class" (registry entries, and what a worker is asked to hold)."""
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ValueError(f"{spec!r} is not module:Class")
+    obj = importlib.import_module(module_name)
+    for part in class_name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def class_spec(obj) -> str:
+    """The "module:Class" that `load_class` turns back into `obj`'s class."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 class Registry:
     def __init__(self, entries: list[str] | None = None, device_kinds: set[str] | None = None):
         self._lock = threading.Lock()
         self._pipelines: dict[str, dict[str, Pipeline]] = {f: {} for f in FEATURES}
         self.device_kinds = device_kinds or {"cpu"}
         for entry in ENTRIES if entries is None else entries:
-            module_name, class_name = entry.split(":")
-            cls = getattr(importlib.import_module(module_name), class_name)
-            self.register(cls())
+            self.register_entry(entry)
+
+    def register_entry(self, entry: str) -> None:
+        """Register the pipeline class named by "module:Class"."""
+        try:
+            cls = load_class(entry)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ValueError(f"No pipeline class {entry!r} ({exc}); give it as module:Class.") from exc
+        self.register(cls())
 
     def register(self, pipeline: Pipeline) -> None:
         if pipeline.feature not in self._pipelines:

@@ -71,12 +71,6 @@ class _ShapE(TorchPipeline):
     requires = ("torch", "diffusers", "transformers")
     install_hint = "pip install -r requirements.txt (torch, diffusers, transformers)"
     priority = 10
-    repo_id = ""
-    env_var = ""
-
-    def __init__(self, model: str | os.PathLike | None = None):
-        super().__init__()
-        self.model = str(model or os.environ.get(self.env_var) or self.repo_id)
 
     # -- weights ----------------------------------------------------------------
     def local_weights(self) -> Path | None:

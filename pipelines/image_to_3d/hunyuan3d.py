@@ -20,7 +20,6 @@ walked a quarter turn to their left) is not checked against the real weights.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -75,14 +74,8 @@ class _Hunyuan3D(TorchPipeline):
     requires = ("torch", "torchvision", "hy3dgen", "einops", "pymeshlab", "yaml")
     install_hint = ("pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2 "
                     "(Tencent Hunyuan non-commercial licence)")
-    repo_id = ""
     subfolder = ""
-    env_var = ""
     multiview = False
-
-    def __init__(self, model: str | os.PathLike | None = None):
-        super().__init__()
-        self.model = str(model or os.environ.get(self.env_var) or self.repo_id)
 
     # -- weights ----------------------------------------------------------------------
     def weight_files(self) -> list[str]:
