@@ -146,7 +146,7 @@ class GPUManager:
         self._zero_call = self._zero_gpu_wrapper() if self.zero_gpu else None
         self.counters = {
             "loads": 0, "transfers": 0, "evictions": 0, "unloads": 0, "bytes_moved": 0,
-            "oom_retries": 0, "oom_failures": 0, "timeouts": 0, "offloaded_runs": 0,
+            "oom_retries": 0, "oom_failures": 0, "timeouts": 0, "offloaded_runs": 0, "lost": 0,
         }
 
     # -- what the studio asks ---------------------------------------------------
@@ -426,6 +426,8 @@ class GPUManager:
             with self._cond:
                 clean = self._end_activity(target, token)
         lease.load_s = time.monotonic() - start
+        if pipeline.measures_itself:
+            clean, before, after = True, 0, pipeline.measured_weights_bytes or 0
         with self._cond:
             # A load that allocated nothing on this meter (weights kept elsewhere) keeps the declared size.
             if clean and "weights" not in entry.measured and after > before:
@@ -495,8 +497,16 @@ class GPUManager:
 
     @contextmanager
     def _measure_run(self, lease: Lease) -> Iterator[None]:
-        """Measure working memory above what was allocated when the run started."""
+        """Measure working memory above what was allocated when the run started.
+
+        A pipeline that measures itself (a worker, in its own process) reports the
+        figure; the manager's meters, which see only this process, stay out of it.
+        """
         device, entry = lease.device, lease.entry
+        if entry.pipeline.measures_itself:
+            yield
+            self._note_peak(lease, entry.pipeline.measured_peak_bytes or 0)
+            return
         with self._cond:
             token = self._start_activity(device)
         before = device.meter.allocated()
@@ -510,12 +520,20 @@ class GPUManager:
             raise
         working = device.meter.peak() - before
         with self._cond:
-            if self._end_activity(device, token) and working > 0:
-                # The first measurement replaces the declared value; later ones only raise it.
-                key = "offload_peak" if lease.offload else "peak"
-                current = getattr(entry, key) if key in entry.measured else 0
-                setattr(entry, key, max(current, working))
-                entry.measured.add(key)
+            clean = self._end_activity(device, token)
+        if clean:
+            self._note_peak(lease, working)
+
+    def _note_peak(self, lease: Lease, working: int) -> None:
+        """The first measurement replaces the declared working memory; later ones only raise it."""
+        if working <= 0:
+            return
+        with self._cond:
+            key = "offload_peak" if lease.offload else "peak"
+            entry = lease.entry
+            current = getattr(entry, key) if key in entry.measured else 0
+            setattr(entry, key, max(current, working))
+            entry.measured.add(key)
 
     def _recover(self, keep: Entry | None, on_cpu: bool = False) -> None:
         """After an out-of-memory error: evict every idle pipeline and empty the caches.
@@ -530,6 +548,15 @@ class GPUManager:
         self._move_out(moves)
         for device in self.devices:
             device.meter.free_cache()
+
+    def lost(self, pipeline: Pipeline) -> None:
+        """The process holding `pipeline` ended (killed, crashed, timed out): none of its memory is held now."""
+        with self._cond:
+            entry = self._entries.get(id(pipeline))
+            if entry is not None and (entry.home is not None or entry.offload is not None):
+                entry.home, entry.offload = None, None
+                self.counters["lost"] += 1
+                self._cond.notify_all()
 
     def _oom_error(self, pipeline: Pipeline, exc: BaseException) -> DeviceOutOfMemory:
         with self._cond:

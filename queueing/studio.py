@@ -1,31 +1,63 @@
 """The studio context shared by every tab, and the one path every job takes.
 
-`Studio.run_job` is the data path of DESIGN.md: pick the pipeline, acquire it
-through the GPU manager, run it with progress, export through the shared
-exporter into a fresh job folder, and write the job record. Tabs only convert
-UI values into `inputs` and errors into `gr.Error`.
+    submit   check the request, record the job as queued (it has an id from here on),
+             copy its input files into the job folder and take a place in line;
+    execute  wait for a slot, let the GPU manager place the pipeline's worker, run the
+             job there under its time limit with progress, and close the record.
+
+Pipeline code runs in worker processes (`queueing.supervisor`), never here; the only
+exception is a ZeroGPU Space, whose GPU work must run inside `spaces.GPU` calls of this
+process. Tabs only convert UI values into `inputs` and errors into `gr.Error`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import threading
 import time
-import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.base import FEATURES, ProgressCallback, Stages, as_scene
-from pipelines.errors import InputError
-from pipelines.mesh.export import check_format, export_asset
-from pipelines.mesh.io import scene_stats
+from pipelines.base import FEATURES, Pipeline, ProgressCallback
+from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.mesh.export import check_format
 from pipelines.registry import Registry
 
 from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices
-from .gpu_manager import DEFAULT_WAIT_S, GPUManager
-from .jobs import JobStore
-from .pools import Pools
+from .gpu_manager import DEFAULT_WAIT_S, DeviceOutOfMemory, GPUManager
+from .jobs import JobStore, storable
+from .limits import job_time_limit
+from .pools import Pools, Ticket
+from .retention import Retention, gradio_cache
+from .supervisor import JobCancelled, JobContext, JobError, Supervisor, set_current_job
+from .worker import execute, jsonable
 
 log = logging.getLogger("studio")
+
+# Inputs that are files: they are copied into the job folder and reach the worker as paths there.
+FILE_INPUTS = ("mesh", "front", "back", "left", "right", "image", "back_image", "left_image", "right_image")
+PROGRESS_WRITE_S = 1.0  # the store records progress at most this often (and at every new stage)
+
+
+@dataclass(eq=False)
+class Job:
+    """A job between acceptance and its final status."""
+
+    id: str
+    feature: str
+    pipeline: Pipeline
+    folder: Path
+    parameters: dict
+    files: dict
+    output_format: str
+    ticket: Ticket
+    context: JobContext
+    owner: str | None = None
+    accepted: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -35,104 +67,264 @@ class Studio:
     manager: GPUManager
     pools: Pools = field(default_factory=Pools)
     queue_size: int = 16
+    job_timeouts: dict = field(default_factory=dict)
+    keep_days: float = 0.0
+    max_disk_bytes: int = 0
 
     def __post_init__(self):
+        self.outputs = Path(self.outputs).resolve()
         self.jobs = JobStore(self.outputs)
+        interrupted = self.jobs.recover()
+        if interrupted:
+            log.warning("%d jobs were queued or running when the studio last stopped; marked interrupted",
+                        len(interrupted))
         self.registry.device_kinds = self.manager.device_kinds
+        self.pools.max_waiting = self.queue_size
+        self.supervisor = Supervisor(self.pools.cpu_slots + self.pools.gpu_slots, self.manager.lost)
+        self.retention = Retention(self.jobs, self.keep_days, self.max_disk_bytes, gradio_cache())
+        # Threads that wait for slots and workers: one per job that may be running or waiting.
+        self.executor = ThreadPoolExecutor(self.queue_size + self.pools.gpu_slots + self.pools.cpu_slots + 4,
+                                           thread_name_prefix="job")
+        self._active: dict[str, Job] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16,
                gpu_budget: str = DEFAULT_GPU_BUDGET, cpu_budget: str = DEFAULT_CPU_BUDGET,
-               wait_s: float = DEFAULT_WAIT_S, gpu_reserve: str = DEFAULT_GPU_RESERVE) -> "Studio":
+               wait_s: float = DEFAULT_WAIT_S, gpu_reserve: str = DEFAULT_GPU_RESERVE,
+               job_timeouts: dict | None = None, keep_days: float = 0.0, max_disk_bytes: int = 0,
+               extra_pipelines: list[str] | None = None) -> "Studio":
         """`gpu_slots` jobs at once per GPU the manager found (the "gpu" pool is that times the GPU count).
 
         Budgets and the reserve are fractions or sizes ("20GiB"); see `queueing.devices.parse_budget`.
+        `extra_pipelines` are "module:Class" entries registered after the built-in ones.
         """
         manager = GPUManager(detect_devices(gpu_budget, cpu_budget, gpu_reserve), wait_s=wait_s)
-        pools = Pools(max(1, gpu_slots) * manager.gpu_slots, cpu_slots)
-        return cls(Path(outputs), Registry(device_kinds=manager.device_kinds), manager, pools, queue_size)
+        pools = Pools(max(1, gpu_slots) * manager.gpu_slots, cpu_slots, queue_size)
+        registry = Registry(device_kinds=manager.device_kinds)
+        for entry in extra_pipelines or []:
+            registry.register_entry(entry)
+        return cls(Path(outputs), registry, manager, pools, queue_size, dict(job_timeouts or {}), keep_days,
+                   max_disk_bytes)
 
-    def run_job(
-        self,
-        feature: str,
-        pipeline_name: str | None,
-        inputs: dict,
-        output_format: str = "glb",
-        progress: ProgressCallback | None = None,
-    ) -> tuple[str, str, dict]:
-        """Run one job; return (viewer GLB path, requested-format path, metadata)."""
+    def start(self) -> None:
+        """Background work that must not delay start-up: the worker pool and retention."""
+        self.supervisor.pool.warm_up()
+        self.retention.start()
+
+    def stop(self) -> None:
+        for job in list(self._active.values()):
+            job.context.cancelled.set()
+        self.retention.stop()
+        self.supervisor.stop()
+
+    # -- the job path -------------------------------------------------------------------
+    def submit(self, feature: str, pipeline_name: str | None, inputs: dict, output_format: str = "glb",
+               owner: str | None = None) -> Job:
+        """Accept a job: it is recorded as queued, with an id, before this returns; refusals raise at once."""
         if feature not in FEATURES:
             raise InputError(f"Unknown feature {feature!r}.")
         fmt = check_format(output_format)
         pipeline = self.registry.get(feature, pipeline_name)
-        stages = Stages(progress)
-        folder = self.jobs.new_folder(feature)
-        record = {
-            "job_id": folder.name,
-            "feature": feature,
-            "pipeline": pipeline.name,
-            "output_format": fmt,
-            "parameters": _public_parameters(inputs),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
+        sources = {}
+        for key in FILE_INPUTS:
+            value = inputs.get(key)
+            if value in (None, ""):
+                continue
+            path = Path(str(value))
+            if not path.is_file():
+                raise InputError(f"The {key.replace('_', ' ')} file could not be read; upload it again.")
+            sources[key] = path
+        parameters = jsonable({k: v for k, v in inputs.items() if k not in FILE_INPUTS})
+        ticket = self.pools.admit(self.pools.pool_for(pipeline))
         try:
-            stages.report(0.0, "waiting for a device")
-            output, placement = self.manager.run(
-                pipeline, lambda device: pipeline.run({**inputs, "device": device}, stages), inputs)
-            stages.timings["acquire"] = round(placement["wait_s"] + placement["load_s"], 4)
-            if placement["offload"]:
-                output.warnings.append(f"{pipeline.name} did not fit in GPU memory whole and ran with "
-                                       "model CPU offload (slower).")
-            with stages.stage("export", 0.92):
-                glb, path = export_asset(output.asset, fmt, folder)
-                images = {}
-                for name, image in output.images.items():
-                    image_path = folder / f"{name}.png"
-                    image.save(image_path)
-                    images[name] = str(image_path)
-            stages.report(1.0, "done")
-            metadata = {
-                **record,
-                "status": "done",
-                "device": placement["device"],
-                "offload": placement["offload"],
-                "placement": placement,
-                **output.metadata,
-                "output": {**_asset_stats(output.asset, glb), "glb": glb.name, "file": path.name},
-                "images": images,
-                "timings_s": stages.timings,
-                "warnings": output.warnings,
-            }
-            self.jobs.write_record(folder, metadata)
+            job_id, folder = self.jobs.create(feature, pipeline.name, parameters, fmt, owner)
+        except BaseException:
+            self.pools.leave(ticket)
+            raise
+        try:
+            files = {key: _bring_input(path, folder / "inputs" / key) for key, path in sources.items()}
+            self.jobs.update(job_id, files=files)
+        except OSError as exc:
+            self.pools.leave(ticket)
+            self._close(job_id, folder, "failed", "The uploaded files could not be stored; try again.", drop=True)
+            raise InputError("The uploaded files could not be stored; try again.") from exc
+        limit = job_time_limit(pipeline, self.job_timeouts)
+        job = Job(job_id, feature, pipeline, folder, parameters, files, fmt, ticket,
+                  JobContext(f"{feature}/{pipeline.name}", limit), owner)
+        with self._lock:
+            self._active[job_id] = job
+        return job
+
+    def execute(self, job: Job, progress: ProgressCallback | None = None) -> tuple[str, str, dict]:
+        """Run an accepted job to its end; returns (viewer GLB path, requested-format path, metadata)."""
+        last = {"stage": None, "time": 0.0}
+
+        def report(fraction: float, stage: str) -> None:
+            if progress is not None:
+                progress(fraction, stage)
+            now = time.monotonic()
+            if stage != last["stage"] or now - last["time"] > PROGRESS_WRITE_S:
+                last.update(stage=stage, time=now)
+                self.jobs.update(job.id, stage=stage, progress=round(float(fraction), 4))
+
+        set_current_job(job.context)
+        try:
+            self.pools.wait(job.ticket, job.context,
+                            lambda position: report(0.0, f"job {job.id}: waiting in line (position {position})"))
+            job.context.started = time.monotonic()  # the time limit counts from here
+            queued_s = job.context.started - job.accepted
+            self.jobs.update(job.id, status="running", started=time.time())
+            report(0.0, f"job {job.id}: waiting for a device")
+            glb, path, metadata = self._run(job, report, queued_s)
+            self.jobs.finish(job.id, "done", stage="done", progress=1.0, metadata=metadata,
+                             outputs={"glb": glb.name, "file": path.name, "images": metadata["images"]})
+            report(1.0, "done")
             return str(glb), str(path), metadata
-        except InputError as exc:
-            self.jobs.write_record(folder, {**record, "status": "rejected", "error": str(exc)})
+        except (InputError, PipelineUnavailable) as exc:
+            self._close(job.id, job.folder, "failed", str(exc), drop=True)  # a refused request keeps no folder
+            raise
+        except JobCancelled as exc:
+            self._close(job.id, job.folder, "cancelled", str(exc))
+            raise
+        except (JobError, TimeoutError, DeviceOutOfMemory, MemoryError) as exc:
+            self._close(job.id, job.folder, "failed", str(exc) or "The machine ran out of memory for this job.")
             raise
         except Exception as exc:
-            log.error("job %s failed:\n%s", folder.name, traceback.format_exc())
-            self.jobs.write_record(folder, {**record, "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            log.exception("job %s failed", job.id)
+            self._close(job.id, job.folder, "failed", f"Internal error ({type(exc).__name__}); see the server log.")
             raise
+        finally:
+            self.pools.leave(job.ticket)
+            set_current_job(None)
+            with self._lock:
+                self._active.pop(job.id, None)
+
+    def _run(self, job: Job, report: ProgressCallback, queued_s: float) -> tuple[Path, Path, dict]:
+        message = {"id": job.id, "feature": job.feature, "folder": str(job.folder), "parameters": job.parameters,
+                   "files": job.files, "output_format": job.output_format}
+        pipeline = job.pipeline
+        if self.manager.zero_gpu and "cuda" in pipeline.devices:
+            placed = pipeline  # ZeroGPU: GPU work runs in this process, inside spaces.GPU
+
+            def work(device: str) -> dict:
+                return execute(pipeline, message, device, report)
+        else:
+            placed = self.supervisor.placed(pipeline)
+
+            def work(device: str) -> dict:
+                return placed.run_job(message, device, report)
+
+        result, placement = self.manager.run(placed, work, job.parameters)
+        warnings = list(result["warnings"])
+        if placement["offload"]:
+            warnings.append(f"{pipeline.name} did not fit in GPU memory whole and ran with model CPU offload (slower).")
+        metadata = {
+            "job_id": job.id,
+            "folder": job.folder.name,
+            "feature": job.feature,
+            "pipeline": pipeline.name,
+            "output_format": job.output_format,
+            "parameters": {**job.parameters, **{k: Path(v).name for k, v in job.files.items()}},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "status": "done",
+            "device": placement["device"],
+            "offload": placement["offload"],
+            "placement": placement,
+            "time_limit_s": job.context.limit_s,
+            **result["metadata"],
+            "output": {**result["stats"], "glb": result["glb"], "file": result["file"]},
+            "images": result["images"],
+            "timings_s": {"queued": round(queued_s, 4), "acquire": round(placement["wait_s"] + placement["load_s"], 4),
+                          **result["timings_s"]},
+            "warnings": warnings,
+        }
+        (job.folder / "job.json").write_text(_json(metadata))
+        return job.folder / result["glb"], job.folder / result["file"], metadata
+
+    def _close(self, job_id: str, folder: Path, status: str, error: str, drop: bool = False) -> None:
+        self.jobs.finish(job_id, status, error=error)
+        if drop:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def run_job(self, feature: str, pipeline_name: str | None, inputs: dict, output_format: str = "glb",
+                progress: ProgressCallback | None = None, owner: str | None = None) -> tuple[str, str, dict]:
+        """Submit and execute in one call, from this thread (scripts, tests and benchmarks)."""
+        return self.execute(self.submit(feature, pipeline_name, inputs, output_format, owner), progress)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job: a running one has its worker killed. False if it is not active."""
+        with self._lock:
+            job = self._active.get(job_id)
+        if job is None:
+            return False
+        job.context.cancelled.set()
+        return True
+
+    def rerun(self, job_id: str, owner: str | None = None) -> Job:
+        """Submit a new job with the same feature, pipeline, parameters and input files as `job_id`."""
+        record = self.jobs.get(job_id)
+        if record is None:
+            raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
+        folder = self.outputs / record["folder"]
+        inputs = dict(record["parameters"])
+        for key, name in record["files"].items():
+            if not (folder / name).is_file():
+                raise InputError(f"Job {job_id}'s {key} file is gone (its folder was cleaned up); upload it again.")
+            inputs[key] = str(folder / name)
+        return self.submit(record["feature"], record["pipeline"], inputs, record["output_format"], owner)
+
+    def result(self, job_id: str) -> tuple[str, str, dict]:
+        """The outputs of a finished job: (viewer GLB path, requested-format path, metadata)."""
+        record = self.jobs.get(job_id)
+        if record is None:
+            raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
+        if record["status"] != "done":
+            reason = f": {record['error']}" if record.get("error") else ""
+            raise InputError(f"Job {job_id} has no result; it is {record['status']}{reason}")
+        folder = self.outputs / record["folder"]
+        glb, path = folder / record["outputs"].get("glb", ""), folder / record["outputs"].get("file", "")
+        if not (glb.is_file() and path.is_file()):
+            raise InputError(f"Job {job_id}'s files are gone (deleted or cleaned up by retention).")
+        return str(glb), str(path), record["metadata"]
+
+    def job_file(self, job_id: str, name: str) -> Path | None:
+        """A file a job wrote (by the name its metadata gives), or None; never a path outside the job's folder."""
+        record = self.jobs.get(job_id)
+        if record is None:
+            return None
+        outputs = record["outputs"]
+        if name not in (outputs.get("glb"), outputs.get("file"), *outputs.get("images", {}).values()):
+            return None
+        path = self.outputs / record["folder"] / name
+        return path if path.is_file() else None
 
     def status(self) -> dict:
-        return {"memory": self.manager.status(), "recent_jobs": self.jobs.recent(10)}
+        return {
+            "memory": self.manager.status(),
+            "pools": self.pools.status(),
+            "workers": self.supervisor.workers(),
+            "jobs": self.jobs.counts(),
+            "recent_jobs": [_summary(r) for r in self.jobs.recent(10)],
+        }
 
 
-def _public_parameters(inputs: dict) -> dict:
-    """JSON-safe parameters for the record; file paths are reduced to their names."""
-    out = {}
-    for key, value in inputs.items():
-        if isinstance(value, (str, Path)) and Path(str(value)).is_absolute():
-            out[key] = Path(str(value)).name
-        elif isinstance(value, (str, int, float, bool)) or value is None:
-            out[key] = value
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float, bool)) for v in value):
-            out[key] = [Path(v).name if isinstance(v, str) and Path(v).is_absolute() else v for v in value]
-    return out
+def _summary(record: dict) -> dict:
+    """What a job listing shows: no parameters, no paths."""
+    return {key: record.get(key) for key in ("id", "feature", "pipeline", "status", "stage", "progress", "created",
+                                             "started", "finished", "error")}
 
 
-def _asset_stats(asset, glb: Path) -> dict:
-    import trimesh
+def _bring_input(source: Path, folder: Path) -> str:
+    """Put an uploaded file into the job folder (a hard link when it can be); returns its path in the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return str(target.relative_to(folder.parents[1]))
 
-    if isinstance(asset, (trimesh.Trimesh, trimesh.Scene)):
-        return scene_stats(as_scene(asset))
-    return scene_stats(trimesh.load(str(glb), force="scene"))
+
+def _json(value) -> str:
+    return json.dumps(storable(value), indent=2)
