@@ -12,13 +12,15 @@ import argparse
 import importlib
 import logging
 import os
+import shutil
 import socket
 from pathlib import Path
 
 import gradio as gr
 
-from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE
+from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, parse_budget
 from queueing.gpu_manager import DEFAULT_WAIT_S
+from queueing.limits import parse_job_timeouts
 from queueing.studio import Studio
 from tabs import TABS
 from tabs.common import ASSETS
@@ -42,7 +44,17 @@ FLAGS = [
     ("--cpu-budget", "STUDIO_CPU_BUDGET", DEFAULT_CPU_BUDGET, str,
      "RAM for pipelines on the CPU and warm copies of evicted GPU pipelines: a fraction (0.5) or a size (16GiB)"),
     ("--gpu-wait", "STUDIO_GPU_WAIT", DEFAULT_WAIT_S, float, "seconds a job may wait for device memory before it fails"),
-    ("--cpu-slots", "STUDIO_CPU_SLOTS", 2, int, "CPU-only jobs that run at once (mesh tools)"),
+    ("--cpu-slots", "STUDIO_CPU_SLOTS", 2, int,
+     "CPU-only jobs that run at once (the built-in pipelines); also the size of their worker pool"),
+    ("--job-timeout", "STUDIO_JOB_TIMEOUT", "", str,
+     "seconds a job may run before its worker is killed: one number for every job, or a list such as "
+     "300,image_to_3d=900,image_to_3d/hunyuan3d-2=1800 (default: per feature, 300-900)"),
+    ("--keep-days", "STUDIO_KEEP_DAYS", 30.0, float, "days finished jobs are kept before they are deleted (0 keeps them)"),
+    ("--max-disk", "STUDIO_MAX_DISK", "20GiB", str,
+     "most disk the outputs folder and Gradio's upload cache may use; the oldest finished jobs go first "
+     "(a size, or a fraction of the disk; 0 for no limit)"),
+    ("--extra-pipelines", "STUDIO_EXTRA_PIPELINES", "", str,
+     "more pipeline classes to register, as module:Class separated by commas (your own adapters)"),
 ]
 
 
@@ -64,8 +76,16 @@ def free_port() -> int:
 
 
 def studio_from_args(args: argparse.Namespace) -> Studio:
-    return Studio.create(Path(args.outputs), args.gpu_slots, args.cpu_slots, args.queue_size,
-                         args.gpu_budget, args.cpu_budget, args.gpu_wait, args.gpu_reserve)
+    outputs = Path(args.outputs)
+    outputs.mkdir(parents=True, exist_ok=True)
+    try:
+        timeouts = parse_job_timeouts(args.job_timeout)
+        max_disk = parse_budget(args.max_disk, shutil.disk_usage(outputs).total)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    extra = [e.strip() for e in args.extra_pipelines.split(",") if e.strip()]
+    return Studio.create(outputs, args.gpu_slots, args.cpu_slots, args.queue_size, args.gpu_budget, args.cpu_budget,
+                         args.gpu_wait, args.gpu_reserve, timeouts, args.keep_days, max_disk, extra)
 
 
 def build_app(studio: Studio) -> gr.Blocks:
@@ -74,21 +94,49 @@ def build_app(studio: Studio) -> gr.Blocks:
                     "Every action is also a named API endpoint for `gradio_client` (see *Use via API* below).")
         for name in TABS:
             importlib.import_module(f"tabs.{name}").build(studio, demo)
-    demo.queue(**studio.pools.queue_kwargs(studio.queue_size))
+    # Jobs wait in the studio's pools (queueing.pools), which refuse past --queue-size; Gradio's own queue
+    # only bounds a flood of requests. api_open=False closes the /gradio_api/run/ route that skips the queue.
+    slots = studio.pools.gpu_slots + studio.pools.cpu_slots
+    demo.queue(max_size=4 * (studio.queue_size + slots), api_open=False, default_concurrency_limit=1)
     return demo
 
 
-def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, **kwargs):
-    """Launch with file access limited to the outputs folder and the shipped assets."""
-    return demo.launch(
+def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, prevent_thread_lock: bool = False, **kwargs):
+    """Launch with file access limited to the outputs folder and the shipped assets; add `GET /health`.
+
+    The worker pool starts in the background, so the studio answers at once.
+    """
+    studio.start()
+    result = demo.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,
         max_file_size=args.max_file_size,
         allowed_paths=[str(studio.outputs), str(ASSETS)],
         show_error=True,
+        prevent_thread_lock=True,
         **kwargs,
     )
+    add_health_route(demo, studio)
+    if not prevent_thread_lock:
+        try:
+            demo.block_thread()
+        finally:
+            studio.stop()
+    return result
+
+
+def add_health_route(demo: gr.Blocks, studio: Studio) -> None:
+    """`GET /health`: a plain answer outside Gradio's queue, so it comes at once even when the queue is full.
+
+    Added after launch (routes added before are lost) and put first, ahead of Gradio's own routes.
+    """
+    from fastapi.routing import APIRoute
+
+    def health() -> dict:
+        return {"status": "ok", "pools": studio.pools.status(), "jobs": studio.jobs.counts()}
+
+    demo.app.router.routes.insert(0, APIRoute("/health", health, methods=["GET"]))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,7 +29,6 @@ import numpy as np  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
-from queueing.pools import Pools  # noqa: E402
 
 
 def timed(call, iterations: int, warmup: int) -> np.ndarray:
@@ -52,15 +51,14 @@ def start_studio(outputs: Path, queue_size: int):
 
 
 def start_noop(queue_size: int):
-    """A bare app: one queued no-op endpoint in a pool like the studio's CPU pool."""
-    pools = Pools()
+    """A bare app: one queued no-op endpoint with the studio's queue settings."""
 
     def noop() -> str:
         return "ok"
 
     with gr.Blocks() as demo:
-        gr.api(noop, api_name="noop", **pools.cpu())
-    demo.queue(**pools.queue_kwargs(queue_size))
+        gr.api(noop, api_name="noop", concurrency_limit=None)
+    demo.queue(max_size=queue_size, api_open=False)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=app.free_port(), prevent_thread_lock=True, quiet=True)
     return demo, url
 

@@ -1,4 +1,4 @@
-"""One module per tab; each has `build(studio)` that lays out its components and wires its events.
+"""One module per tab; each has `build(studio, demo)` that lays out its components and wires its events.
 
 Adding a feature is one module here plus its name in `TABS` (in the order the tabs appear).
 """
@@ -11,5 +11,6 @@ TABS = [
     "rig_mesh",
     "complete_parts",
     "mesh_tools",
+    "history",
     "system",
 ]

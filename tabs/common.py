@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from pathlib import Path
 
@@ -11,12 +13,20 @@ from pipelines.errors import InputError, PipelineUnavailable
 from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import MESH_FORMATS
 from queueing.gpu_manager import DeviceOutOfMemory
-from queueing.studio import Studio
+from queueing.pools import QueueFull
+from queueing.supervisor import JobError
+from queueing.studio import Job, Studio
 
 log = logging.getLogger("studio")
 
 # Example inputs shipped with the app; the only repo folder the file route may serve.
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+USER_ERRORS = (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory, QueueFull, JobError)
+
+# Job events run unthrottled in Gradio's queue: jobs wait in the studio's own pools instead, where a
+# waiting job already has a record and an id (queueing.pools).
+JOB_EVENT = {"concurrency_limit": None}
 
 MESH_FILE_TYPES = [f".{f}" for f in MESH_FORMATS]
 
@@ -42,17 +52,52 @@ def result_panel() -> tuple[gr.Model3D, gr.File, gr.JSON]:
     return viewer, download, metadata
 
 
-def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_format: str, progress) -> tuple:
-    """Run through the studio; any failure becomes a gr.Error that says what to change."""
-    def report(fraction: float, description: str) -> None:
-        progress(fraction, desc=description)
+def refusal(exc: BaseException, job_id: str | None = None) -> gr.Error:
+    """The message a user sees for a job that could not run; internal details stay in the server log.
 
+    Failures that are not about the input name the job, whose record and log entry say more.
+    """
+    if isinstance(exc, USER_ERRORS):
+        message = str(exc)
+    elif isinstance(exc, MemoryError):
+        message = "The machine ran out of memory for this job; try a smaller input or lower quality settings."
+    else:
+        message = ("The job failed with an internal error; it is in the server log. Nothing you uploaded was lost; "
+                   "check the inputs or try another pipeline.")
+    if job_id and not isinstance(exc, (InputError, PipelineUnavailable)):
+        message = f"{message} (job {job_id})"
+    return gr.Error(message, print_exception=False)
+
+
+async def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_format: str, progress) -> tuple:
+    """Submit a job and wait for its outputs: (viewer GLB, file in `output_format`, metadata)."""
     try:
-        return studio.run_job(feature, pipeline, inputs, output_format or "glb", report)
-    except (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory) as exc:
-        raise gr.Error(str(exc), print_exception=False) from exc
-    except MemoryError as exc:
-        raise gr.Error("The machine ran out of memory for this job; try a smaller input or lower quality settings.") from exc
-    except Exception as exc:
-        raise gr.Error(f"The job failed ({type(exc).__name__}: {exc}). Nothing you uploaded was lost; "
-                       "check the inputs or try another pipeline.") from exc
+        job = studio.submit(feature, pipeline, inputs, output_format or "glb")
+    except Exception as exc:  # noqa: BLE001 - every refusal becomes a message
+        raise refusal(exc) from exc
+    return await run_accepted(studio, job, progress)
+
+
+async def run_accepted(studio: Studio, job: Job, progress) -> tuple:
+    """Wait for an accepted job without holding a server thread; progress and the job id reach the client.
+
+    A client that cancels (gradio_client's `job.cancel()`) cancels the job: a running
+    one has its worker killed.
+    """
+    def report(fraction: float, description: str) -> None:
+        """Every message names the job, so a script can learn its id whenever it first looks."""
+        prefix = f"job {job.id}: "
+        progress(fraction, desc=description if description.startswith(prefix) else prefix + description)
+
+    report(0.0, "queued")
+    # gr.Progress finds its event through context variables: the job's thread runs in a copy of this context.
+    context = contextvars.copy_context()
+    running = asyncio.get_running_loop().run_in_executor(studio.executor, context.run, studio.execute, job, report)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        studio.cancel(job.id)
+        running.add_done_callback(lambda done: done.exception())  # its end is in the job store; nobody awaits it
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise refusal(exc, job.id) from exc

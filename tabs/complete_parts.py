@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -26,9 +26,9 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def complete_parts(mesh, pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def complete_parts(mesh, pipeline="auto", output_format="glb", progress=gr.Progress()):
             """Close every part; returns (viewer GLB, file in output_format, metadata with each part's method)."""
-            return run_job(studio, "complete_parts", pipeline, {"mesh": mesh}, output_format, progress)
+            return await run_job(studio, "complete_parts", pipeline, {"mesh": mesh}, output_format, progress)
 
         button.click(complete_parts, [mesh, pipeline, output_format], [viewer, download, metadata],
-                     api_name="complete_parts", **studio.pools.gpu())
+                     api_name="complete_parts", **JOB_EVENT)

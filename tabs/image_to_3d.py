@@ -12,19 +12,13 @@ import gradio as gr
 from pipelines.image_to_3d.options import DEFAULTS, LIMITS
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, pipeline_picker, result_panel, run_job
 
 IMAGE_HINT = "PNG, JPEG or WebP; transparency is used as the mask"
 
 
 def image_upload(label: str) -> gr.File:
     return gr.File(label=f"{label} ({IMAGE_HINT})", type="filepath")
-
-
-def preprocessed_gallery(metadata: dict | None) -> list[tuple[str, str]]:
-    """The images the model saw (cropped views and masks), from the job's metadata."""
-    images = (metadata or {}).get("images") or {}
-    return [(path, name.replace("_", " ")) for name, path in images.items()]
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -68,7 +62,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 viewer, download, metadata = result_panel()
                 seen = gr.Gallery(label="What the model saw (preprocessed views and masks)", columns=4, height=220)
 
-        def image_to_3d(front, back=None, left=None, right=None, pipeline="auto",
+        async def image_to_3d(front, back=None, left=None, right=None, pipeline="auto",
                         remove_background=DEFAULTS["remove_background"], seed=DEFAULTS["seed"],
                         steps=DEFAULTS["steps"], guidance=DEFAULTS["guidance"],
                         octree_resolution=DEFAULTS["octree_resolution"], face_count=DEFAULTS["face_count"],
@@ -81,12 +75,25 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             inputs = {"front": front, "back": back, "left": left, "right": right,
                       "remove_background": remove_background, "seed": seed, "steps": steps, "guidance": guidance,
                       "octree_resolution": octree_resolution, "face_count": face_count, "textured": textured}
-            return run_job(studio, "image_to_3d", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "image_to_3d", pipeline, inputs, output_format, progress)
 
         event = button.click(
             image_to_3d,
             [front, back, left, right, pipeline, remove_background, seed, steps, guidance, octree_resolution,
              face_count, textured, output_format],
-            [viewer, download, metadata], api_name="image_to_3d", **studio.pools.gpu(),
+            [viewer, download, metadata], api_name="image_to_3d", **JOB_EVENT,
         )
+        def preprocessed_gallery(metadata: dict | None) -> list[tuple[str, str]]:
+            """The images the model saw (cropped views and masks), looked up by the job's id.
+
+            Only the id is read from the client's value: the paths are the studio's own, inside
+            that job's folder, so no path a client sends is ever served.
+            """
+            metadata = metadata if isinstance(metadata, dict) else {}
+            job_id, images = metadata.get("job_id"), metadata.get("images")
+            if not isinstance(job_id, str) or not isinstance(images, dict):
+                return []
+            found = [(studio.job_file(job_id, name), label) for label, name in images.items()]
+            return [(str(path), label.replace("_", " ")) for path, label in found if path is not None]
+
         event.success(preprocessed_gallery, metadata, seen, api_visibility="private", queue=False)

@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, mesh_upload, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -31,12 +31,12 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def convert_mesh(mesh, output_format="glb", target_faces=None, repair=True, progress=gr.Progress()):
+        async def convert_mesh(mesh, output_format="glb", target_faces=None, repair=True, progress=gr.Progress()):
             """Repair, decimate and convert a mesh; returns (viewer GLB, converted file, metadata)."""
             inputs = {"mesh": mesh, "target_faces": None if target_faces in (None, "") else int(target_faces),
                       "repair": bool(repair)}
-            return run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress)
+            return await run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress)
 
         button.click(convert_mesh, [mesh, output_format, target_faces, repair], [viewer, download, metadata],
                      js="(mesh, fmt, faces, repair) => [mesh, fmt, faces ? faces : null, repair]",
-                     api_name="convert_mesh", **studio.pools.cpu())
+                     api_name="convert_mesh", **JOB_EVENT)

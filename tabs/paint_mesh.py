@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -43,14 +43,14 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def paint_mesh(mesh, prompt="", image=None, pipeline="auto", texture_size=1024, seed=0, output_format="glb",
+        async def paint_mesh(mesh, prompt="", image=None, pipeline="auto", texture_size=1024, seed=0, output_format="glb",
                        back_image=None, left_image=None, right_image=None, progress=gr.Progress()):
             """Paint a mesh from a prompt and/or reference image(s); returns (viewer GLB, file, metadata)."""
             inputs = {"mesh": mesh, "prompt": prompt or "", "image": image, "back_image": back_image,
                       "left_image": left_image, "right_image": right_image, "texture_size": texture_size,
                       "seed": 0 if seed in (None, "") else int(seed)}
-            return run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress)
 
         button.click(paint_mesh,
                      [mesh, prompt, image, pipeline, texture_size, seed, output_format, back_image, left_image, right_image],
-                     [viewer, download, metadata], api_name="paint_mesh", **studio.pools.gpu())
+                     [viewer, download, metadata], api_name="paint_mesh", **JOB_EVENT)

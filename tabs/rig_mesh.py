@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.rig.pipeline import RIG_MODES
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 RIG_FORMATS = ("glb", "fbx")
 
@@ -31,12 +31,12 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def rig_mesh(mesh, mode="auto", pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def rig_mesh(mesh, mode="auto", pipeline="auto", output_format="glb", progress=gr.Progress()):
             """Rig a mesh; returns (viewer GLB, skinned GLB or FBX, metadata with the joints and their parents)."""
             if (output_format or "glb").lower() not in RIG_FORMATS:
                 raise gr.Error(f"Rigged meshes are written as {' or '.join(RIG_FORMATS)} (formats that hold a skin); "
                                f"got {output_format!r}.", print_exception=False)
-            return run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress)
+            return await run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress)
 
         button.click(rig_mesh, [mesh, mode, pipeline, output_format], [viewer, download, metadata],
-                     api_name="rig_mesh", **studio.pools.gpu())
+                     api_name="rig_mesh", **JOB_EVENT)

@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -28,10 +28,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def segment_mesh(mesh, num_parts=4, pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def segment_mesh(mesh, num_parts=4, pipeline="auto", output_format="glb", progress=gr.Progress()):
             """Segment a mesh into num_parts (2-32) parts; returns (viewer GLB, file, metadata with per-face labels)."""
             inputs = {"mesh": mesh, "num_parts": num_parts}
-            return run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress)
 
         button.click(segment_mesh, [mesh, num_parts, pipeline, output_format], [viewer, download, metadata],
-                     api_name="segment_mesh", **studio.pools.cpu())
+                     api_name="segment_mesh", **JOB_EVENT)

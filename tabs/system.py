@@ -33,17 +33,28 @@ def memory_report(memory: dict) -> str:
     return "\n".join(lines)
 
 
+def workers_report(workers: list[dict]) -> str:
+    """The worker processes as Markdown: what each runs, its process id and whether it is busy."""
+    lines = ["**Worker processes**", "", "| worker | pid | state | jobs |", "| --- | --- | --- | --- |"]
+    for w in workers:
+        state = "busy" if w["busy"] else ("idle" if w["alive"] else "not started")
+        lines.append(f"| {w['worker']} | {w['pid'] or '-'} | {state} | {w['jobs']} |")
+    return "\n".join(lines)
+
+
 def build(studio: Studio, demo: gr.Blocks) -> None:
     def system_status() -> dict:
-        """Devices with budget and use, resident pipelines, queue length and recent jobs."""
-        queue = getattr(demo, "_queue", None)  # Gradio keeps its queue private; read-only use here
+        """Devices with budget and use, resident pipelines, worker processes, the job pools and recent jobs."""
+        status = studio.status()
+        pools = status["pools"]
         return {
-            **studio.status(),
+            **status,
             "queue": {
-                "waiting": len(queue) if queue is not None else 0,
+                "waiting": sum(p["waiting"] for p in pools.values()),
+                "running": sum(p["running"] for p in pools.values()),
                 "max_size": studio.queue_size,
-                "gpu_slots": studio.pools.gpu_slots,
-                "cpu_slots": studio.pools.cpu_slots,
+                "gpu_slots": pools["gpu"]["slots"],
+                "cpu_slots": pools["cpu"]["slots"],
             },
         }
 
@@ -52,7 +63,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         return studio.registry.listing()
 
     def memory_view() -> str:
-        return memory_report(studio.manager.status())
+        return memory_report(studio.manager.status()) + "\n\n" + workers_report(studio.supervisor.workers())
 
     with gr.Tab("System", id="system"):
         with gr.Row():

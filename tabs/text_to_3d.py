@@ -14,7 +14,7 @@ from pipelines.errors import InputError
 from pipelines.text_to_3d.options import DEFAULTS, DETAIL_LEVELS, LIMITS, MAX_PROMPT_CHARS, check_prompt
 from queueing.studio import Studio
 
-from .common import format_picker, pipeline_picker, result_panel, run_job
+from .common import JOB_EVENT, format_picker, pipeline_picker, result_panel, run_job
 
 EXAMPLES = [
     "a red wooden chair",
@@ -49,7 +49,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        def text_to_3d(prompt, pipeline="auto", seed=DEFAULTS["seed"], guidance=DEFAULTS["guidance"],
+        async def text_to_3d(prompt, pipeline="auto", seed=DEFAULTS["seed"], guidance=DEFAULTS["guidance"],
                        steps=DEFAULTS["steps"], detail=DEFAULTS["detail"], textured=DEFAULTS["textured"],
                        output_format="glb", progress=gr.Progress()):
             """Generate a mesh from a text prompt.
@@ -63,10 +63,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 raise gr.Error(str(exc), print_exception=False) from exc
             inputs = {"prompt": prompt, "seed": seed, "guidance": guidance, "steps": steps, "detail": detail,
                       "textured": textured}
-            return run_job(studio, "text_to_3d", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "text_to_3d", pipeline, inputs, output_format, progress)
 
         button.click(
             text_to_3d,
             [prompt, pipeline, seed, guidance, steps, detail, textured, output_format],
-            [viewer, download, metadata], api_name="text_to_3d", **studio.pools.gpu(),
+            [viewer, download, metadata], api_name="text_to_3d", **JOB_EVENT,
         )
