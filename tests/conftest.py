@@ -29,6 +29,7 @@ def studio_server(tmp_path_factory):
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
     yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}
     demo.close()
+    studio.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import json
 import time
 import urllib.error
 import urllib.request
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.utils import QueueError, Status
+from gradio_client.exceptions import AppError
 
 from pipelines.base import FEATURES
-from pipelines.mesh_tools import MeshToolsPipeline
 from queueing.jobs import JobStore
 
 from .conftest import ROOT, assert_valid_glb, free_port
@@ -62,8 +61,25 @@ def test_system_status_reports_devices_memory_and_queue(client):
 def test_recent_jobs_are_newest_first_within_one_second(tmp_path):
     store = JobStore(tmp_path)
     for feature in ("segment_mesh", "convert_mesh", "complete_parts"):  # not in alphabetical order
-        store.write_record(store.new_folder(feature), {"feature": feature})
+        store.create(feature, "builtin", {}, "glb")
     assert [r["feature"] for r in store.recent()] == ["complete_parts", "convert_mesh", "segment_mesh"]
+
+
+def test_one_odd_record_never_breaks_a_listing(tmp_path):
+    """A 2**64 seed, NaN and infinity, megabytes of text and odd keys are stored as JSON any reader takes."""
+    store = JobStore(tmp_path)
+    job_id, _ = store.create("text_to_3d", "builtin", {"seed": 2**64, "guidance": float("nan"),
+                                                       "steps": float("inf"), "prompt": "x" * 3_000_000,
+                                                       1: {"deep": [[[[[[[[[[1]]]]]]]]]]}}, "glb")
+    store.update(job_id, progress=float("nan"), metadata={"seed": -(2**70)})
+    record = store.recent()[0]
+    assert record["parameters"]["seed"] == str(2**64) and record["parameters"]["guidance"] is None
+    assert record["metadata"]["seed"] == str(-(2**70)) and record["progress"] is None
+    assert len(record["parameters"]["prompt"]) < 20_000
+    json.dumps(record, allow_nan=False)  # what Gradio's JSON and the REST answers need
+    store.close()
+    reopened = JobStore(tmp_path)  # and after a restart
+    assert reopened.get(job_id)["parameters"]["seed"] == str(2**64)
 
 
 def test_list_pipelines_covers_every_feature(client):
@@ -109,7 +125,7 @@ def test_file_route_refuses_paths_outside_outputs_uploads_and_assets(studio_serv
 
 def test_file_route_serves_outputs_and_assets(client, studio_server):
     _, _, meta = client.predict(handle_file(str(ASSETS / "capsule.glb")), "stl", None, False, api_name="/convert_mesh")
-    output = Path(studio_server["outputs"]) / meta["job_id"] / "model.stl"
+    output = Path(studio_server["outputs"]) / meta["folder"] / "model.stl"
     for path in (output, ASSETS / "capsule.glb"):
         code, _ = http("GET", f"{studio_server['url']}gradio_api/file={path}")
         assert code == 200, path
@@ -146,19 +162,8 @@ def test_startup_loads_no_model(tmp_path):
 # -- a small studio with a one-place queue and a pipeline the test holds --------------------------
 
 
-class HeldMeshTools(MeshToolsPipeline):
-    """The built-in mesh tools, held in a named stage until the test releases them."""
-
-    def __init__(self):
-        super().__init__()
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def run(self, inputs, stages):
-        with stages.stage("held by the test", 0.5):
-            self.started.set()
-            self.release.wait(60)
-        return super().run(inputs, stages)
+def sleep_job(client: Client, prompt: str):
+    return client.submit(prompt, "test-sleep", 0, 7.5, 32, "medium", False, "glb", api_name="/text_to_3d")
 
 
 @pytest.fixture(scope="module")
@@ -167,47 +172,45 @@ def tight_studio(tmp_path_factory):
 
     outputs = tmp_path_factory.mktemp("tight-outputs")
     args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "1",
-                           "--cpu-slots", "1", "--max-file-size", "10kb"])
+                           "--cpu-slots", "1", "--max-file-size", "10kb",
+                           "--extra-pipelines", "tests.fault_pipelines:SleepPipeline"])
     studio = app.studio_from_args(args)
-    held = HeldMeshTools()
-    studio.registry.register(held)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    yield {"url": url, "held": held, "client": Client(url, verbose=False)}
-    held.release.set()
+    yield {"url": url, "studio": studio, "client": Client(url, verbose=False)}
     demo.close()
+    studio.stop()
 
 
 def test_full_queue_answers_clearly_and_recovers(tight_studio):
-    client, held = tight_studio["client"], tight_studio["held"]
-    mesh = handle_file(str(ASSETS / "textured_box.zip"))
-    held.release.clear()
-    running = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
-    assert held.started.wait(30)
+    client, studio = tight_studio["client"], tight_studio["studio"]
+    running = sleep_job(client, "sleep 60")
     # gr.Progress reaches the client while the job runs.
-    wait_for(lambda: any(p.desc == "held by the test" for p in (running.status().progress_data or [])),
+    wait_for(lambda: any(p.desc.endswith(": sleeping") for p in (running.status().progress_data or [])),
              what="progress from the running job")
-    waiting = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
-    wait_for(lambda: waiting.status().code == Status.IN_QUEUE, what="the second job to wait in the queue")
+    # From a second client: Gradio's cancel stops every running call of an endpoint from one client.
+    waiting = sleep_job(Client(tight_studio["url"], verbose=False), "sleep 0.1")
+    wait_for(lambda: studio.pools.status()["cpu"]["waiting"] == 1, what="the second job to wait in line")
+    wait_for(lambda: any("waiting in line (position 1)" in (p.desc or "")
+                         for p in (waiting.status().progress_data or [])), what="the place in line")
 
-    refused = client.submit(mesh, "glb", None, True, api_name="/convert_mesh")
-    with pytest.raises(QueueError, match="Queue is full"):
+    refused = sleep_job(client, "sleep 0.1")
+    with pytest.raises(AppError, match="queue is full"):
         refused.result(timeout=30)
-    code, body = http("POST", f"{tight_studio['url']}gradio_api/queue/join",
-                      b'{"data": [], "fn_index": 0, "session_hash": "full-queue-test"}')
-    assert code == 503 and "Queue is full" in body
+    # Status and health still answer while the queue is full.
+    assert client.predict(api_name="/system_status")["queue"]["waiting"] == 1
+    code, _ = http("GET", f"{tight_studio['url']}health")
+    assert code == 200
 
-    held.release.set()
-    for job in (running, waiting):
-        viewer, _, meta = job.result(timeout=60)
-        assert meta["status"] == "done"
-        assert_valid_glb(viewer)
-    _, _, meta = client.predict(mesh, "glb", None, True, api_name="/convert_mesh")
+    running.cancel()
+    viewer, _, meta = waiting.result(timeout=60)
+    assert meta["status"] == "done"
+    assert_valid_glb(viewer)
+    _, _, meta = sleep_job(client, "sleep 0.1").result(timeout=60)
     assert meta["status"] == "done"
 
 
 def test_uploads_over_the_size_limit_are_refused(tight_studio):
-    tight_studio["held"].release.set()
     with pytest.raises(ValueError, match="exceeds the maximum file size"):
         tight_studio["client"].predict(handle_file(str(ASSETS / "capsule.glb")), "glb", None, True,
                                        api_name="/convert_mesh")

@@ -157,3 +157,17 @@ def test_segmentation_in_the_browser_shows_each_part_in_its_own_colour(page, stu
     # Four parts (the tab's default) in distinct hues, and the parts' colours cover most of the figure.
     assert (shares > 0.03).sum() >= 3, shares
     assert shares.sum() > 0.6, shares
+
+
+def test_history_lists_jobs_and_reopens_one_in_the_viewer(page, studio_server, client):
+    from gradio_client import handle_file
+
+    _, _, meta = client.predict(handle_file(str(TEXTURED_ZIP)), "glb", None, True, api_name="/convert_mesh")
+    panel = open_tab(page, studio_server, "History")
+    row = panel.get_by_role("row").filter(has_text=meta["job_id"])
+    row.first.wait_for(state="visible")
+    assert row.first.get_by_text("done").count() >= 1
+    row.first.get_by_text(meta["job_id"]).click()
+    assert panel.get_by_label("Job id (Enter opens it)").input_value() == meta["job_id"]
+    image, model = rendered_model(page, panel, lambda model: min(texture_colours(model).values()) > 0.02)
+    assert min(texture_colours(model).values()) > 0.02, "the reopened job's textured box is not drawn"

@@ -6,6 +6,8 @@ renders made here with known geometry and colours.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -203,7 +205,7 @@ PHOTOS = [("astronaut", "jpg", {"quality": 92}), ("coffee", "webp", {"quality": 
 
 
 @pytest.mark.parametrize("name,ext,options", PHOTOS)
-def test_real_photographs_through_the_endpoint(client, tmp_path, name, ext, options):
+def test_real_photographs_through_the_endpoint(client, studio_server, tmp_path, name, ext, options):
     photo = save(getattr(data, name)(), tmp_path / f"{name}.{ext}", **options)
     glb, path, metadata = client.predict(
         handle_file(photo), None, None, None, "builtin", True, 7, 30, 5.0, 128, 5000, True, "glb",
@@ -216,8 +218,9 @@ def test_real_photographs_through_the_endpoint(client, tmp_path, name, ext, opti
     assert len(mesh.faces) <= 5000
     assert metadata["pipeline"] == "builtin" and metadata["seed"] == 7 and metadata["watertight"]
     assert metadata["views"] == {"front": "grabcut"}
-    preprocessed = Image.open(metadata["images"]["preprocessed_front"])
-    mask = np.asarray(Image.open(metadata["images"]["mask_front"]))
+    folder = Path(studio_server["outputs"]) / metadata["folder"]  # images are named in the metadata
+    preprocessed = Image.open(folder / metadata["images"]["preprocessed_front"])
+    mask = np.asarray(Image.open(folder / metadata["images"]["mask_front"]))
     assert preprocessed.size == mask.shape[::-1]
     assert 0.05 < (mask > 127).mean() < 0.85  # an object was cut out, not the whole frame
 

@@ -324,7 +324,7 @@ def test_outputs_are_never_overwritten(client, studio_server):
     second_glb, _, second = convert(client, PLAIN_GLB)
     assert first["job_id"] != second["job_id"]
     outputs = Path(studio_server["outputs"])
-    folders = [outputs / meta["job_id"] for meta in (first, second)]
+    folders = [outputs / meta["folder"] for meta in (first, second)]
     for folder in folders:
         assert (folder / "model.glb").is_file() and (folder / "job.json").is_file()
     assert (folders[0] / "model.glb").read_bytes() == Path(first_glb).read_bytes()
@@ -387,6 +387,6 @@ def test_job_reports_each_stage_in_order(studio_server):
     )
     assert_valid_glb(glb)
     names = [description for _, description in seen]
-    assert names == ["waiting for a device", "load", "repair", "decimate", "export", "done"]
+    assert names == [f"job {meta['job_id']}: waiting for a device", "load", "repair", "decimate", "export", "done"]
     assert [fraction for fraction, _ in seen] == sorted(fraction for fraction, _ in seen)
-    assert set(meta["timings_s"]) == {"acquire", "load", "repair", "decimate", "export"}
+    assert set(meta["timings_s"]) == {"queued", "acquire", "load", "repair", "decimate", "export"}
