@@ -30,27 +30,18 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import app  # noqa: E402
+from bench.api_overhead import timed  # noqa: E402
 from queueing.worker import execute  # noqa: E402
 from tests.fault_pipelines import SleepPipeline  # noqa: E402
 
 SPEC = "tests.fault_pipelines:SleepPipeline"
 
 
-def timed(call, iterations: int) -> np.ndarray:
-    call()  # warm-up
-    seconds = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - start)
-    return np.array(seconds)
-
-
 def in_process(pipeline: SleepPipeline, outputs: Path, seconds: float):
     counter = iter(range(10**9))
 
     def call():
-        folder = outputs / f"in-process-{next(counter)}"
+        folder = outputs / f"in-process-{seconds}-{next(counter)}"
         folder.mkdir()
         execute(pipeline, {"folder": str(folder), "parameters": {"prompt": f"sleep {seconds}"}, "files": {},
                            "output_format": "glb"}, "cpu", lambda fraction, stage: None)
@@ -91,9 +82,9 @@ def main() -> None:
         try:
             for seconds in (0.01, 1.0):
                 iterations = options.iterations if seconds < 0.5 else max(3, options.iterations // 4)
-                local = timed(in_process(pipeline, outputs, seconds), iterations)
+                local = timed(in_process(pipeline, outputs, seconds), iterations, warmup=1)
                 runtime = timed(lambda: studio.run_job("text_to_3d", "test-sleep", {"prompt": f"sleep {seconds}"}),
-                                iterations)
+                                iterations, warmup=1)
                 a, b = np.median(local) * 1000, np.median(runtime) * 1000
                 print(f"{seconds * 1000:>5.0f} ms{a:>20.1f}{b:>18.1f}{b - a:>14.1f}{(b - a) / a:>10.1%}")
         finally:

@@ -11,7 +11,10 @@ that tests and benchmarks use.
 from __future__ import annotations
 
 import gc
+import os
 import re
+import shutil
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -70,32 +73,40 @@ class Meter:
 
 
 class CudaMeter(Meter):
-    """torch's allocator statistics for one CUDA device."""
+    """torch's allocator statistics for one CUDA device, as this process sees them.
+
+    A process that has not started CUDA (the studio's server, whose pipelines run in
+    workers) reads zero and never starts it: a CUDA context would cost it device memory.
+    """
 
     def __init__(self, index: int):
         self.index = index
 
-    def allocated(self) -> int:
-        import torch
+    @staticmethod
+    def started():
+        """`torch.cuda` if this process has started CUDA, else None."""
+        torch = sys.modules.get("torch")
+        return torch.cuda if torch is not None and torch.cuda.is_initialized() else None
 
-        return int(torch.cuda.memory_allocated(self.index))
+    def allocated(self) -> int:
+        cuda = self.started()
+        return int(cuda.memory_allocated(self.index)) if cuda else 0
 
     def reset_peak(self) -> None:
-        import torch
-
-        torch.cuda.reset_peak_memory_stats(self.index)
+        cuda = self.started()
+        if cuda:
+            cuda.reset_peak_memory_stats(self.index)
 
     def peak(self) -> int:
-        import torch
-
-        return int(torch.cuda.max_memory_allocated(self.index))
+        cuda = self.started()
+        return int(cuda.max_memory_allocated(self.index)) if cuda else 0
 
     def free_cache(self) -> None:
-        import torch
-
         gc.collect()
-        with torch.cuda.device(self.index):
-            torch.cuda.empty_cache()
+        cuda = self.started()
+        if cuda:
+            with cuda.device(self.index):
+                cuda.empty_cache()
 
 
 class RssMeter(Meter):
@@ -216,25 +227,59 @@ def cpu_device(budget: str | float = DEFAULT_CPU_BUDGET) -> Device:
     return Device("cpu", "cpu", parse_budget(budget, total), int(total), RssMeter())
 
 
+def gpu_memory() -> list[tuple[int, int]]:
+    """(free, total) bytes of each GPU this process may use, without starting CUDA here.
+
+    torch answers when it is already imported; else `nvidia-smi` does (respecting a
+    numeric CUDA_VISIBLE_DEVICES); torch is imported only on a machine with an NVIDIA
+    driver but no `nvidia-smi`. A machine with neither has no GPU.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None and shutil.which("nvidia-smi"):
+        return _nvidia_smi_memory()
+    if torch is None:
+        if not os.path.exists("/proc/driver/nvidia"):
+            return []
+        try:
+            import torch
+        except ImportError:
+            return []
+    if not torch.cuda.is_available():
+        return []
+    return [torch.cuda.mem_get_info(index) for index in range(torch.cuda.device_count())]
+
+
+def _nvidia_smi_memory() -> list[tuple[int, int]]:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index,memory.free,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = {}
+    for line in out.strip().splitlines():
+        index, free, total = (int(float(v)) for v in line.split(","))
+        rows[index] = (free * MiB, total * MiB)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and all(v.strip().isdigit() for v in visible.split(",") if v.strip()):
+        return [rows[int(v)] for v in visible.split(",") if v.strip() and int(v) in rows]
+    return [rows[i] for i in sorted(rows)]
+
+
 def cuda_devices(budget: str | float = DEFAULT_GPU_BUDGET, reserve: str | int = DEFAULT_GPU_RESERVE) -> list[Device]:
-    """Every CUDA device torch sees; the budget never eats into `reserve` or memory other processes hold.
+    """Every CUDA device found; the budget never eats into `reserve` or memory other processes hold.
 
     `budget` is one value for every GPU or a comma-separated list, one per GPU in
     order ("20GiB,0.8"); `reserve` is bytes or a size or fraction like a budget.
     """
-    try:
-        import torch
-    except ImportError:
-        return []
-    if not torch.cuda.is_available():
+    memory = gpu_memory()
+    if not memory:
         return []
     budgets = [b for b in str(budget).split(",") if b.strip()]
-    count = torch.cuda.device_count()
+    count = len(memory)
     if len(budgets) not in (1, count):
         raise ValueError(f"--gpu-budget {budget!r} gives {len(budgets)} budgets for {count} GPUs; give one or {count}.")
     devices = []
-    for index in range(count):
-        free, total = torch.cuda.mem_get_info(index)
+    for index, (free, total) in enumerate(memory):
         keep = int(reserve) if isinstance(reserve, int) else parse_budget(reserve, total)
         usable = max(0, min(parse_budget(budgets[min(index, len(budgets) - 1)], total), free - keep))
         devices.append(Device(f"cuda:{index}", "cuda", int(usable), int(total), CudaMeter(index)))
@@ -243,5 +288,5 @@ def cuda_devices(budget: str | float = DEFAULT_GPU_BUDGET, reserve: str | int = 
 
 def detect_devices(gpu_budget: str | float = DEFAULT_GPU_BUDGET, cpu_budget: str | float = DEFAULT_CPU_BUDGET,
                    gpu_reserve: str | int = DEFAULT_GPU_RESERVE) -> list[Device]:
-    """CUDA devices seen by torch plus the CPU."""
+    """The CUDA devices found (see `gpu_memory`) plus the CPU."""
     return [*cuda_devices(gpu_budget, gpu_reserve), cpu_device(cpu_budget)]

@@ -199,20 +199,16 @@ class Worker:
             free_cuda_cache()
 
 
-def _cuda_ready() -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
-
-
 def memory_report() -> dict:
     import psutil
 
-    report = {"pid": os.getpid(), "rss_bytes": psutil.Process().memory_info().rss}
-    if _cuda_ready():
-        import torch
+    from .devices import CudaMeter
 
-        report["cuda_allocated_bytes"] = int(torch.cuda.memory_allocated())
-        report["cuda_reserved_bytes"] = int(torch.cuda.memory_reserved())
+    report = {"pid": os.getpid(), "rss_bytes": psutil.Process().memory_info().rss}
+    cuda = CudaMeter.started()
+    if cuda is not None:
+        report["cuda_allocated_bytes"] = int(cuda.memory_allocated())
+        report["cuda_reserved_bytes"] = int(cuda.memory_reserved())
     return report
 
 

@@ -90,21 +90,22 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         return [_row(r) for r in studio.jobs.recent(200, feature=feature or None)]
 
     def show(evt: gr.SelectData, rows):
-        """Open the selected job: its id, and its result in the viewer when it has one."""
+        """Open the selected job: its id and status, and its result in the viewer when it has one."""
         try:
             job_id = rows.iloc[evt.index[0], 0] if hasattr(rows, "iloc") else rows[evt.index[0]][0]
         except (IndexError, KeyError, TypeError):
-            return "", None, None, None
+            return "", None, None, None, None
         record = studio.jobs.get(str(job_id))
         if record is None:
-            return "", None, None, None
+            return "", None, None, None, None
+        status = {k: record.get(k) for k in STATUS_FIELDS}
         try:
             glb, path, metadata = studio.result(record["id"])
-        except InputError as exc:
-            return record["id"], None, None, {"status": record["status"], "error": str(exc)}
-        return record["id"], glb, path, metadata
+        except InputError:
+            return record["id"], status, None, None, None
+        return record["id"], status, glb, path, metadata
 
-    with gr.Tab("History", id="history"):
+    with gr.Tab("History", id="history") as tab:
         gr.Markdown("Past jobs, newest first. Select one to open its result; run it again with the same "
                     "parameters and files, or delete it with its files. Scripts use `/list_jobs`, "
                     "`/job_status` and `/job_result` with the id every job reports as it starts.")
@@ -127,7 +128,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         demo.load(table, feature, jobs, api_visibility="private", concurrency_limit=None)
         refresh.click(table, feature, jobs, api_visibility="private", concurrency_limit=None)
         feature.change(table, feature, jobs, api_visibility="private", concurrency_limit=None)
-        jobs.select(show, jobs, [selected, viewer, download, metadata], api_visibility="private",
+        tab.select(table, feature, jobs, api_visibility="private", concurrency_limit=None)
+        jobs.select(show, jobs, [selected, job_info, viewer, download, metadata], api_visibility="private",
                     concurrency_limit=None)
         selected.submit(job_result, selected, [viewer, download, metadata], api_name="job_result",
                         concurrency_limit=None)

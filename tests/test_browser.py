@@ -168,6 +168,10 @@ def test_history_lists_jobs_and_reopens_one_in_the_viewer(page, studio_server, c
     row.first.wait_for(state="visible")
     assert row.first.get_by_text("done").count() >= 1
     row.first.get_by_text(meta["job_id"]).click()
-    assert panel.get_by_label("Job id (Enter opens it)").input_value() == meta["job_id"]
+    job_id = panel.get_by_label("Job id (Enter opens it)")
+    deadline = time.monotonic() + 30
+    while job_id.input_value() != meta["job_id"] and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert job_id.input_value() == meta["job_id"]
     image, model = rendered_model(page, panel, lambda model: min(texture_colours(model).values()) > 0.02)
     assert min(texture_colours(model).values()) > 0.02, "the reopened job's textured box is not drawn"

@@ -400,3 +400,34 @@ def test_zero_gpu_runs_gpu_work_in_this_process_and_the_builtins_in_workers(tmp_
 def test_every_job_settles_with_a_reason(faulty):
     """Runs last in this module: after every fault and refusal above, nothing is left queued or running."""
     assert_settled(faulty["studio"].jobs, faulty["outputs"])
+
+
+def test_the_server_process_never_imports_model_code(tmp_path):
+    """A built-in text-to-3D job needs torch (its sentence encoder); only its worker may import it."""
+    code = (
+        "import sys, app\n"
+        "studio = app.studio_from_args(app.parse_args(['--outputs', sys.argv[1]]))\n"
+        "app.build_app(studio)\n"
+        "_, _, meta = studio.run_job('text_to_3d', 'builtin', {'prompt': 'a red chair'})\n"
+        "studio.stop()\n"
+        "print(meta['status'], sorted(m for m in ('torch', 'diffusers', 'transformers', 'sentence_transformers')"
+        " if m in sys.modules))\n")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.stdout.strip().splitlines()[-1] == "done []", result.stderr[-2000:]
+
+
+def test_gpus_are_found_without_starting_cuda_in_the_server(monkeypatch):
+    from queueing import devices
+
+    answer = "0, 70000, 81559\n1, 81000, 81559\n2, 1000, 81559\n"
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(devices.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, answer, ""))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    gpus = devices.cuda_devices("0.5", reserve="1GiB")
+    assert [d.name for d in gpus] == ["cuda:0", "cuda:1"]  # the visible ones, renumbered as CUDA does
+    assert gpus[0].total_bytes == 81559 * 2**20 and gpus[0].budget_bytes == 0  # 1000 MiB free, less the reserve
+    assert gpus[1].budget_bytes == int(81559 * 2**20 * 0.5)
+    assert "torch" not in sys.modules
