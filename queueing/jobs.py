@@ -61,6 +61,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
 JSON_COLUMNS = ("parameters", "files", "outputs", "metadata")
 
 
+def interrupted_reason(was: str) -> str:
+    """Why a job that was `was` ("running", "waiting in the queue") when the studio stopped has no result."""
+    return f"The studio stopped while this job was {was}; run it again (History tab, or /rerun_job)."
+
+
 def storable(value: Any, depth: int = 0) -> Any:
     """`value` as JSON that any reader takes: big integers as strings, NaN and infinities as None, long text cut."""
     if depth > MAX_DEPTH:
@@ -175,8 +180,7 @@ class JobStore:
             was = "running" if row["status"] == "running" else "waiting in the queue"
             self._execute(
                 "UPDATE jobs SET status = 'interrupted', finished = ?, error = ? WHERE id = ?",
-                (now, f"The studio stopped while this job was {was}; run it again (History tab, or /rerun_job).",
-                 row["id"]))
+                (now, interrupted_reason(was), row["id"]))
         known = {row["folder"] for row in self._query("SELECT folder FROM jobs")}
         for path in self.root.iterdir():
             if path.is_dir() and path.name not in known and not path.name.startswith("."):

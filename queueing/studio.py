@@ -29,7 +29,7 @@ from pipelines.registry import Registry
 
 from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices
 from .gpu_manager import DEFAULT_WAIT_S, DeviceOutOfMemory, GPUManager
-from .jobs import JobStore, storable
+from .jobs import JobStore, interrupted_reason, storable
 from .limits import job_time_limit
 from .pools import Pools, Ticket
 from .retention import Retention, gradio_cache
@@ -87,6 +87,7 @@ class Studio:
                                            thread_name_prefix="job")
         self._active: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._stopping = False
 
     @classmethod
     def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16,
@@ -113,6 +114,8 @@ class Studio:
         self.retention.start()
 
     def stop(self) -> None:
+        """Stop every worker; jobs still queued or running end as interrupted, to be run again."""
+        self._stopping = True
         for job in list(self._active.values()):
             job.context.cancelled.set()
         self.retention.stop()
@@ -185,6 +188,10 @@ class Studio:
             self._close(job.id, job.folder, "failed", str(exc), drop=True)  # a refused request keeps no folder
             raise
         except JobCancelled as exc:
+            if self._stopping:
+                reason = interrupted_reason("running" if job.ticket.admitted else "waiting in the queue")
+                self._close(job.id, job.folder, "interrupted", reason)
+                raise JobCancelled(reason) from exc
             self._close(job.id, job.folder, "cancelled", str(exc))
             raise
         except (JobError, TimeoutError, DeviceOutOfMemory, MemoryError) as exc:

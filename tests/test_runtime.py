@@ -397,11 +397,6 @@ def test_zero_gpu_runs_gpu_work_in_this_process_and_the_builtins_in_workers(tmp_
         studio.stop()
 
 
-def test_every_job_settles_with_a_reason(faulty):
-    """Runs last in this module: after every fault and refusal above, nothing is left queued or running."""
-    assert_settled(faulty["studio"].jobs, faulty["outputs"])
-
-
 def test_the_server_process_never_imports_model_code(tmp_path):
     """A built-in text-to-3D job needs torch (its sentence encoder); only its worker may import it."""
     code = (
@@ -431,3 +426,36 @@ def test_gpus_are_found_without_starting_cuda_in_the_server(monkeypatch):
     assert gpus[0].total_bytes == 81559 * 2**20 and gpus[0].budget_bytes == 0  # 1000 MiB free, less the reserve
     assert gpus[1].budget_bytes == int(81559 * 2**20 * 0.5)
     assert "torch" not in sys.modules
+
+
+def test_a_studio_stopped_with_a_job_running_marks_it_interrupted(tmp_path):
+    import app
+
+    studio = app.studio_from_args(app.parse_args(["--outputs", str(tmp_path), "--cpu-slots", "1",
+                                                  "--extra-pipelines", "tests.fault_pipelines:SleepPipeline"]))
+    jobs = [studio.submit("text_to_3d", "test-sleep", {"prompt": "sleep 60"}) for _ in range(2)]
+    errors = []
+    threads = [threading.Thread(target=lambda job=job: errors.append(_ended(studio, job))) for job in jobs]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: studio.jobs.get(jobs[0].id)["status"] == "running", what="the first job to run")
+    studio.stop()
+    for thread in threads:
+        thread.join(60)
+    assert [studio.jobs.get(job.id)["error"] for job in jobs] == [
+        "The studio stopped while this job was running; run it again (History tab, or /rerun_job).",
+        "The studio stopped while this job was waiting in the queue; run it again (History tab, or /rerun_job)."]
+    assert {studio.jobs.get(job.id)["status"] for job in jobs} == {"interrupted"} and len(errors) == 2
+
+
+def _ended(studio, job) -> str:
+    try:
+        studio.execute(job)
+    except Exception as exc:  # noqa: BLE001 - the test reads the message
+        return str(exc)
+    return "finished"
+
+
+def test_every_job_settles_with_a_reason(faulty):
+    """Runs last in this module: after every fault and refusal above, nothing is left queued or running."""
+    assert_settled(faulty["studio"].jobs, faulty["outputs"])
