@@ -331,3 +331,61 @@ def test_complete_parts_drops_debris_beside_one_piece_and_keeps_a_triangle_soup_
                            np.arange(60).reshape(-1, 3), process=False)
     parts, debris = split_parts(trimesh.Scene(soup))
     assert debris == 0 and len(parts[0][1].faces) == 20
+
+
+# -- the loader never looks outside the upload ---------------------------------------------------------
+
+
+@pytest.fixture
+def outside_files(tmp_path):
+    """A texture and a material file that exist elsewhere on the machine, and a path that does not."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(elsewhere / "secret.png")
+    (elsewhere / "secret.mtl").write_text("newmtl leaked_material_name\nmap_Kd secret_texture_name.png\n")
+    (elsewhere / "secret.bin").write_bytes(b"\0" * 64)
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    return elsewhere, upload
+
+
+@pytest.mark.parametrize("reference", ["{elsewhere}/secret.bin", "../elsewhere/secret.bin", "{elsewhere}/absent.bin",
+                                       "../elsewhere/absent.bin", "file://{elsewhere}/secret.bin",
+                                       "C:\\\\Windows\\\\secret.bin", "%2E%2E/elsewhere/secret.bin"])
+def test_gltf_references_outside_the_upload_are_refused_alike(outside_files, reference):
+    elsewhere, upload = outside_files
+    files = trimesh.exchange.gltf.export_gltf(trimesh.Scene(trimesh.creation.box()))
+    gltf = json.loads(files["model.gltf"])
+    gltf["buffers"][0]["uri"] = reference.format(elsewhere=elsewhere)
+    (upload / "probe.gltf").write_text(json.dumps(gltf))
+    with pytest.raises(InputError) as error:
+        load_scene(upload / "probe.gltf")
+    # The same words whether the target exists or not, and nothing of it in them.
+    assert str(error.value) == ("'probe.gltf' refers to files outside the upload; upload it as one .glb, as .gltf "
+                                "with embedded buffers, or as a .zip holding the .gltf with its files beside it.")
+
+
+@pytest.mark.parametrize("mtllib", ["{elsewhere}/secret.mtl", "../elsewhere/secret.mtl", "{elsewhere}/absent.mtl"])
+def test_obj_material_files_outside_the_upload_are_never_read(outside_files, mtllib):
+    elsewhere, upload = outside_files
+    box = trimesh.creation.box()
+    obj = trimesh.exchange.obj.export_obj(box, include_normals=False)
+    (upload / "probe.obj").write_text(f"mtllib {mtllib.format(elsewhere=elsewhere)}\n{obj}")
+    warnings = []
+    scene = load_scene(upload / "probe.obj", warnings=warnings)
+    assert sum(len(g.faces) for g in scene.geometry.values()) == len(box.faces)
+    assert warnings == ["'probe.obj' names a material file outside the upload; it was ignored. Upload a .zip "
+                        "holding the .obj, its .mtl and textures side by side."]
+    assert "leaked" not in " ".join(warnings) and "secret_texture" not in " ".join(warnings)
+
+
+def test_mtl_textures_outside_the_upload_are_dropped_unread(outside_files):
+    elsewhere, upload = outside_files
+    box = trimesh.creation.box()
+    obj = trimesh.exchange.obj.export_obj(box, include_normals=False)
+    (upload / "probe.obj").write_text(f"mtllib probe.mtl\nusemtl m\n{obj}")
+    (upload / "probe.mtl").write_text(f"newmtl m\nKd 1 1 1\nmap_Kd {elsewhere}/secret.png\n")
+    warnings = []
+    scene = load_scene(upload / "probe.obj", warnings=warnings)
+    assert texture_size(scene) is None  # the red texture elsewhere was not loaded
+    assert warnings == ["'probe.mtl' names 1 texture(s) outside the upload; they were ignored."]

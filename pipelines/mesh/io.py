@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -99,6 +100,19 @@ def _extract_zip(path: Path, into: Path) -> Path:
     return meshes[0]
 
 
+def inside(root: Path, base: Path, reference: str) -> Path | None:
+    """The path `reference` (relative to `base`) names inside `root`, or None when it points elsewhere.
+
+    Absolute paths, drive letters, URLs and `..` that climb out of `root` all point elsewhere. Nothing
+    is read or even checked for existence here, so a refusal says the same whether the target exists.
+    """
+    ref = unquote(str(reference).strip()).replace("\\", "/")
+    if not ref or ref.startswith("/") or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", ref):
+        return None
+    target = (base / ref).resolve()
+    return target if target.is_relative_to(root.resolve()) else None
+
+
 def _is_junk(name: str) -> bool:
     """macOS resource forks and hidden files that archivers add beside the real ones."""
     parts = name.replace("\\", "/").split("/")
@@ -114,18 +128,33 @@ def _relink_textures(mtl: Path, root: Path) -> None:
     lines = mtl.read_text(errors="replace").splitlines()
     files = {p.name.lower(): p for p in root.rglob("*") if p.is_file()}
     for index, line in enumerate(lines):
-        match = re.match(r"\s*(map_\w+|bump|disp|decal|refl)\s+(.+)", line, re.IGNORECASE)
+        match = MAP_LINE.match(line)
         if not match:
             continue
-        tokens = match.group(2).replace("\\", "/").split()
-        # The file name is the tail of the line (options come first); it may contain spaces.
-        for start in range(len(tokens)):
-            name = " ".join(tokens[start:])
-            found = (mtl.parent / name) if (mtl.parent / name).is_file() else files.get(Path(name).name.lower())
-            if found is not None:
-                lines[index] = f"{match.group(1)} {os.path.relpath(found, mtl.parent)}"
-                break
+        tails = _tails(match.group(2))
+        found = _map_file(mtl, root, tails) or next(
+            (files[Path(name).name.lower()] for name in tails if Path(name).name.lower() in files), None)
+        if found is not None:
+            lines[index] = f"{match.group(1)} {os.path.relpath(found, mtl.parent)}"
     mtl.write_text("\n".join(lines) + "\n")
+
+
+MAP_LINE = re.compile(r"\s*(map_\w+|bump|disp|decal|refl)\s+(.+?)\s*$", re.IGNORECASE)
+
+
+def _tails(value: str) -> list[str]:
+    """Candidate file names in a texture line's value, longest first: options come first, names may hold spaces."""
+    tokens = value.replace("\\", "/").split()
+    return [" ".join(tokens[start:]) for start in range(len(tokens))]
+
+
+def _map_file(mtl: Path, root: Path, tails: list[str]) -> Path | None:
+    """The texture file a map line names inside `root`, if it is there."""
+    for name in tails:
+        here = inside(root, mtl.parent, name)
+        if here is not None and here.is_file():
+            return here
+    return None
 
 
 def _absolute_obj_indices(path: Path, folder: Path) -> Path:
@@ -182,25 +211,69 @@ def _rgba(rows: list[list[str]]) -> np.ndarray:
     return np.clip(colors.round(), 0, 255).astype(np.uint8)
 
 
-def _missing_material_files(obj: Path) -> list[str]:
-    """Warnings for the MTL files and base-colour textures an OBJ names but the upload lacks."""
-    warnings = []
-    for name in re.findall(r"^mtllib[ \t]+(.+?)\s*$", obj.read_text(errors="replace"), re.MULTILINE):
-        mtl = obj.parent / name.replace("\\", "/")
-        if not mtl.is_file():
+def _confine_obj(obj: Path, root: Path, into: Path) -> tuple[Path, list[str]]:
+    """`obj` with only the material files and textures that lie inside `root`, plus warnings.
+
+    References that point elsewhere (absolute paths, `..`) are dropped unread. An OBJ outside
+    `into` is copied there first with what it may use, so trimesh never opens a path it names.
+    """
+    warnings, rewritten = [], []
+    staged = obj if obj.is_relative_to(into) else into / obj.name
+    for line in obj.read_text(errors="replace").splitlines():
+        match = re.match(r"mtllib[ \t]+(.+?)\s*$", line)
+        if not match:
+            rewritten.append(line)
+            continue
+        name = match.group(1)
+        mtl = inside(root, obj.parent, name)
+        if mtl is None:
+            warnings.append(f"'{obj.name}' names a material file outside the upload; it was ignored. Upload a .zip "
+                            "holding the .obj, its .mtl and textures side by side.")
+        elif not mtl.is_file():
             warnings.append(f"'{obj.name}' names the material file '{name}', which was not uploaded with it, so its "
                             "materials and textures are missing; upload a .zip holding the .obj, .mtl and textures.")
+        else:
+            target = staged.parent / mtl.relative_to(obj.parent) if mtl.is_relative_to(obj.parent) else staged.parent / mtl.name
+            warnings += _confine_mtl(mtl, root, target)
+            rewritten.append(f"mtllib {os.path.relpath(target, staged.parent)}")
+    staged.write_text("\n".join(rewritten) + "\n")
+    return staged, warnings
+
+
+def _confine_mtl(mtl: Path, root: Path, target: Path) -> list[str]:
+    """Write `mtl` to `target` keeping only the textures inside `root` (copied beside it when it moves)."""
+    missing, outside, lines = set(), 0, []
+    for line in mtl.read_text(errors="replace").splitlines():
+        match = MAP_LINE.match(line)
+        if not match:
+            lines.append(line)
             continue
-        values = re.findall(r"^\s*map_Kd\s+(.+?)\s*$", mtl.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
-        missing = [Path(v.replace("\\", "/").split()[-1]).name for v in values if not (mtl.parent / v).is_file()]
-        if missing:
-            warnings.append(f"The texture(s) {', '.join(sorted(set(missing)))} named in '{mtl.name}' are not in the "
-                            "upload, so the mesh has no texture; add them to the .zip beside the .mtl.")
+        tails = _tails(match.group(2))
+        texture = _map_file(mtl, root, tails)
+        if texture is None:
+            if inside(root, mtl.parent, tails[-1]) is None:
+                outside += 1
+            elif match.group(1).lower() == "map_kd":
+                missing.add(Path(tails[-1]).name)
+            continue
+        copy = target.parent / os.path.relpath(texture, mtl.parent)
+        if copy != texture:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(texture, copy)
+        lines.append(f"{match.group(1)} {os.path.relpath(copy, target.parent)}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
+    warnings = []
+    if missing:
+        warnings.append(f"The texture(s) {', '.join(sorted(missing))} named in '{mtl.name}' are not in the upload, so "
+                        "the mesh has no texture; add them to the .zip beside the .mtl.")
+    if outside:
+        warnings.append(f"'{mtl.name}' names {outside} texture(s) outside the upload; they were ignored.")
     return warnings
 
 
-def _check_gltf_extensions(path: Path, fmt: str) -> None:
-    """Refuse glTF that needs an extension trimesh cannot decode, naming it and the fix."""
+def _check_gltf(path: Path, fmt: str, root: Path) -> None:
+    """Refuse glTF that needs an extension trimesh cannot decode, or names files outside `root` (the upload)."""
     try:
         if fmt == "glb":
             with open(path, "rb") as f:
@@ -212,17 +285,22 @@ def _check_gltf_extensions(path: Path, fmt: str) -> None:
             header = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"'{path.name}' is not valid glTF: its JSON could not be read ({exc}).") from exc
-    required = [e for e in header.get("extensionsRequired", []) if e in UNSUPPORTED_GLTF_EXTENSIONS]
+    if not isinstance(header, dict):
+        raise InputError(f"'{path.name}' is not valid glTF: its JSON is not an object.")
+    required = [e for e in header.get("extensionsRequired") or [] if isinstance(e, str) and e in UNSUPPORTED_GLTF_EXTENSIONS]
     if required:
         what = ", ".join(f"{UNSUPPORTED_GLTF_EXTENSIONS[e]} ({e})" for e in required)
         raise InputError(f"'{path.name}' uses {what}, which the studio cannot decode; re-export it "
                          "without compression (e.g. Blender's glTF export with Draco off and PNG/JPEG textures).")
-    if fmt == "gltf":
-        external = [b.get("uri") for b in header.get("buffers", []) + header.get("images", [])
-                    if b.get("uri") and not b["uri"].startswith("data:")]
-        if external and not all((path.parent / unquote(e)).is_file() for e in external):
-            raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}); upload it as one "
-                             ".glb, as .gltf with embedded buffers, or as a .zip holding the .gltf with those files.")
+    entries = [e for key in ("buffers", "images") for e in (header.get(key) or []) if isinstance(e, dict)]
+    external = [str(e["uri"]) for e in entries if e.get("uri") and not str(e["uri"]).startswith("data:")]
+    if any(inside(root, path.parent, uri) is None for uri in external):
+        raise InputError(f"'{path.name}' refers to files outside the upload; upload it as one .glb, as .gltf with "
+                         "embedded buffers, or as a .zip holding the .gltf with its files beside it.")
+    if fmt == "gltf" and not all(inside(root, path.parent, uri).is_file() for uri in external):
+        raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}) that were not uploaded "
+                         "with it; upload it as one .glb, as .gltf with embedded buffers, or as a .zip holding the "
+                         ".gltf with those files.")
 
 
 def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: list | None = None) -> trimesh.Scene:
@@ -238,13 +316,16 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
     fmt = mesh_format(path)
     _check_bytes(path, fmt)
     with tempfile.TemporaryDirectory(prefix="studio-mesh-") as tmp:
+        # References inside the file may reach only the upload: the zip's contents, else the file's own folder.
+        root = Path(tmp) if fmt == "zip" else path.parent
         source = _extract_zip(path, Path(tmp)) if fmt == "zip" else path
         if source.suffix.lower() == ".obj":
+            source, confined = _confine_obj(source, root, Path(tmp))
             source = _absolute_obj_indices(source, Path(tmp))
             if warnings is not None:
-                warnings.extend(_missing_material_files(source))
+                warnings.extend(confined)
         if source.suffix.lower() in (".glb", ".gltf"):
-            _check_gltf_extensions(source, source.suffix.lower().lstrip("."))
+            _check_gltf(source, source.suffix.lower().lstrip("."), root)
         try:
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
             if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
