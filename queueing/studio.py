@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.base import FEATURES, Pipeline, ProgressCallback
-from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import check_format
 from pipelines.registry import Registry
 
@@ -246,11 +246,12 @@ class Studio:
                           **result["timings_s"]},
             "warnings": warnings,
         }
+        metadata = scrub_paths(metadata)  # a model's local folder, a path in a message: names only
         (job.folder / "job.json").write_text(_json(metadata))
         return job.folder / result["glb"], job.folder / result["file"], metadata
 
     def _close(self, job_id: str, folder: Path, status: str, error: str, drop: bool = False) -> None:
-        self.jobs.finish(job_id, status, error=error)
+        self.jobs.finish(job_id, status, error=scrub_paths(error))
         if drop:
             shutil.rmtree(folder, ignore_errors=True)
 

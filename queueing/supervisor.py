@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.base import Pipeline, ProgressCallback
-from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.registry import class_spec
 
 
@@ -236,7 +236,7 @@ class WorkerProcess:
                 self.busy = False
 
     def _error(self, event: dict) -> Exception:
-        kind, message = event.get("kind"), str(event.get("message", ""))
+        kind, message = event.get("kind"), scrub_paths(str(event.get("message", "")))
         if kind == "input":
             return InputError(message)
         if kind == "unavailable":

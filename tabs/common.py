@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import MESH_FORMATS
 from queueing.gpu_manager import DeviceOutOfMemory
@@ -66,7 +66,7 @@ def refusal(exc: BaseException, job_id: str | None = None) -> gr.Error:
                    "check the inputs or try another pipeline.")
     if job_id and not isinstance(exc, (InputError, PipelineUnavailable)):
         message = f"{message} (job {job_id})"
-    return gr.Error(message, print_exception=False)
+    return gr.Error(scrub_paths(message), print_exception=False)
 
 
 async def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_format: str, progress) -> tuple:

@@ -15,6 +15,7 @@ import numpy as np
 import trimesh
 
 from pipelines.base import MiB, Pipeline, PipelineOutput, Stages
+from pipelines.errors import InputError
 
 
 def _seconds(prompt: str, default: float) -> float:
@@ -102,5 +103,14 @@ class CudaProbe(Pipeline):
         return _box(stages, ran_on=inputs["device"])
 
 
+class LeakyRefusal(Pipeline):
+    """Refuses its input with a message that names server paths, as a library's error text can."""
+
+    name, feature, devices = "test-leaky", "text_to_3d", ("cpu",)
+
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        raise InputError(f"could not read {__file__} (tried {os.path.dirname(__file__)}/cache/x.bin)")
+
+
 ALL = [f"tests.fault_pipelines:{cls.__name__}"
-       for cls in (SleepPipeline, ModelSleepPipeline, HangInNativeCode, Segfault, OutOfMemory)]
+       for cls in (SleepPipeline, ModelSleepPipeline, HangInNativeCode, Segfault, OutOfMemory, LeakyRefusal)]

@@ -456,6 +456,18 @@ def _ended(studio, job) -> str:
     return "finished"
 
 
+def test_no_server_path_reaches_a_client(faulty):
+    client, studio = faulty["client"], faulty["studio"]
+    with pytest.raises(AppError) as error:
+        text_job(client, "leak", "test-leaky").result(timeout=60)
+    assert str(error.value) == "could not read fault_pipelines.py (tried x.bin)"
+    _, _, meta = client.predict(handle_file(str(ASSETS / "capsule.glb")), "glb", None, True, api_name="/convert_mesh")
+    seen = json.dumps([meta, client.predict(1000, "", api_name="/list_jobs"), client.predict(api_name="/system_status"),
+                       *(studio.jobs.recent(1000))])
+    for secret in (str(ROOT), str(faulty["outputs"]), "/tmp/"):
+        assert secret not in seen
+
+
 def test_every_job_settles_with_a_reason(faulty):
     """Runs last in this module: after every fault and refusal above, nothing is left queued or running."""
     assert_settled(faulty["studio"].jobs, faulty["outputs"])

@@ -210,7 +210,7 @@ def test_text_job_loads_the_saved_pipeline_and_writes_a_valid_coloured_glb(studi
         "text_to_3d", "auto", {"prompt": "  a red   chair ", "seed": 3, "steps": 2, "guidance": 4.0, "detail": "low"},
         "ply", lambda fraction, text: progress.append(text))
     assert_valid_glb(glb)
-    assert metadata["pipeline"] == "shap-e" and metadata["model"] == str(text_model_dir)
+    assert metadata["pipeline"] == "shap-e" and metadata["model"] == text_model_dir.name  # a folder name, never a server path
     assert (metadata["seed"], metadata["steps"], metadata["grid_size"]) == (3, 2, 64)
     assert metadata["prompt"] == "a red chair"  # whitespace normalised
     assert {"acquire", "diffusion", "decode mesh", "export"} <= set(metadata["timings_s"])  # weights load in acquire
@@ -263,7 +263,7 @@ def test_image_job_uses_the_front_view_and_writes_a_valid_glb(studio, image_mode
               "guidance": 3.0, "octree_resolution": 64, "face_count": 4000, "textured": False}
     glb, _, metadata = studio.run_job("image_to_3d", "shap-e", inputs)
     assert_valid_glb(glb)
-    assert metadata["pipeline"] == "shap-e" and metadata["model"] == str(image_model_dir)
+    assert metadata["pipeline"] == "shap-e" and metadata["model"] == image_model_dir.name
     assert metadata["mask"] == "alpha" and metadata["grid_size"] == 64
     assert metadata["warnings"] == ["Shap-E uses only the front image; the back view was ignored."]
     assert {"preprocessed_front", "mask_front"} <= set(metadata["images"])
