@@ -41,18 +41,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def parse_budget(spec: str | float | int, total: int) -> int:
-    """Bytes for a budget given as a fraction of `total` ("0.8") or a size ("20", "20GiB", "512MiB").
+    """Bytes for a budget given as a fraction of `total` ("0.8") or a size ("20", "20GiB", "512MiB", "40KiB").
 
     A bare number up to 1 is a fraction; a bigger one is GiB.
     """
     text = str(spec).strip()
-    match = re.fullmatch(r"(?i)([0-9]*\.?[0-9]+)\s*(gib|gb|g|mib|mb|m)?", text)
+    match = re.fullmatch(r"(?i)([0-9]*\.?[0-9]+)\s*(gib|gb|g|mib|mb|m|kib|kb|k)?", text)
     if not match:
         raise ValueError(f"Budget {spec!r} is neither a fraction such as 0.8 nor a size such as 20GiB.")
     value, unit = float(match.group(1)), (match.group(2) or "").lower()
     if not unit:
         return int(total * value) if value <= 1 else int(value * GiB)
-    return int(value * (MiB if unit.startswith("m") else GiB))
+    return int(value * {"k": 1024, "m": MiB, "g": GiB}[unit[0]])
 
 
 class Meter:

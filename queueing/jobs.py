@@ -195,6 +195,10 @@ class JobStore:
         rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return self._record(rows[0]) if rows else None
 
+    def by_folder(self, folder: str) -> dict | None:
+        rows = self._query("SELECT * FROM jobs WHERE folder = ?", (folder,))
+        return self._record(rows[0]) if rows else None
+
     def recent(self, limit: int = 20, owner: str | None = None, feature: str | None = None) -> list[dict]:
         """The latest jobs, newest first."""
         sql, args = "SELECT * FROM jobs", []

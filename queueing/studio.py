@@ -30,10 +30,11 @@ from pipelines.registry import Registry
 from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices
 from .gpu_manager import DEFAULT_WAIT_S, DeviceOutOfMemory, GPUManager
 from .jobs import JobStore, interrupted_reason, storable
-from .limits import job_time_limit
+from .limits import ClientLimits, client_address, job_time_limit
 from .pools import Pools, Ticket
 from .retention import Retention, gradio_cache
 from .supervisor import JobCancelled, JobContext, JobError, Supervisor, set_current_job
+from .users import Users
 from .worker import execute, jsonable
 
 log = logging.getLogger("studio")
@@ -57,6 +58,7 @@ class Job:
     ticket: Ticket
     context: JobContext
     owner: str | None = None
+    client: str = ""
     accepted: float = field(default_factory=time.monotonic)
 
 
@@ -70,6 +72,9 @@ class Studio:
     job_timeouts: dict = field(default_factory=dict)
     keep_days: float = 0.0
     max_disk_bytes: int = 0
+    users: Users | None = None
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self):
         self.outputs = Path(self.outputs).resolve()
@@ -94,7 +99,8 @@ class Studio:
                gpu_budget: str = DEFAULT_GPU_BUDGET, cpu_budget: str = DEFAULT_CPU_BUDGET,
                wait_s: float = DEFAULT_WAIT_S, gpu_reserve: str = DEFAULT_GPU_RESERVE,
                job_timeouts: dict | None = None, keep_days: float = 0.0, max_disk_bytes: int = 0,
-               extra_pipelines: list[str] | None = None) -> "Studio":
+               extra_pipelines: list[str] | None = None, users: Users | None = None,
+               client_limits: ClientLimits | None = None, trusted_proxies: tuple[str, ...] = ()) -> "Studio":
         """`gpu_slots` jobs at once per GPU the manager found (the "gpu" pool is that times the GPU count).
 
         Budgets and the reserve are fractions or sizes ("20GiB"); see `queueing.devices.parse_budget`.
@@ -106,7 +112,7 @@ class Studio:
         for entry in extra_pipelines or []:
             registry.register_entry(entry)
         return cls(Path(outputs), registry, manager, pools, queue_size, dict(job_timeouts or {}), keep_days,
-                   max_disk_bytes)
+                   max_disk_bytes, users, client_limits or ClientLimits(), tuple(trusted_proxies))
 
     def start(self) -> None:
         """Background work that must not delay start-up: the worker pool and retention."""
@@ -122,9 +128,16 @@ class Studio:
         self.supervisor.stop()
 
     # -- the job path -------------------------------------------------------------------
+    def client_id(self, user: str | None, peer: str | None = None, forwarded_for: str | None = None) -> str:
+        """Whom the per-client limits count: the account, else the address (see `limits.client_address`)."""
+        return f"user:{user}" if user else f"address:{client_address(peer, forwarded_for, self.trusted_proxies)}"
+
     def submit(self, feature: str, pipeline_name: str | None, inputs: dict, output_format: str = "glb",
-               owner: str | None = None) -> Job:
-        """Accept a job: it is recorded as queued, with an id, before this returns; refusals raise at once."""
+               owner: str | None = None, client: str | None = None) -> Job:
+        """Accept a job: it is recorded as queued, with an id, before this returns; refusals raise at once.
+
+        `client` (see `client_id`) is held to the per-client limits; None (a script in this process) is not.
+        """
         if feature not in FEATURES:
             raise InputError(f"Unknown feature {feature!r}.")
         fmt = check_format(output_format)
@@ -139,6 +152,10 @@ class Studio:
                 raise InputError(f"The {key.replace('_', ' ')} file could not be read; upload it again.")
             sources[key] = path
         parameters = jsonable({k: v for k, v in inputs.items() if k not in FILE_INPUTS})
+        if client is not None:
+            with self._lock:
+                running = sum(job.client == client for job in self._active.values())
+            self.client_limits.admit_job(client, running)
         ticket = self.pools.admit(self.pools.pool_for(pipeline))
         try:
             job_id, folder = self.jobs.create(feature, pipeline.name, parameters, fmt, owner)
@@ -154,7 +171,7 @@ class Studio:
             raise InputError("The uploaded files could not be stored; try again.") from exc
         limit = job_time_limit(pipeline, self.job_timeouts)
         job = Job(job_id, feature, pipeline, folder, parameters, files, fmt, ticket,
-                  JobContext(f"{feature}/{pipeline.name}", limit), owner)
+                  JobContext(f"{feature}/{pipeline.name}", limit), owner, client or "")
         with self._lock:
             self._active[job_id] = job
         return job
@@ -202,10 +219,16 @@ class Studio:
             self._close(job.id, job.folder, "failed", f"Internal error ({type(exc).__name__}); see the server log.")
             raise
         finally:
+            if job.ticket.admitted and job.client and self._uses_gpu(job.pipeline):
+                # Failed and cancelled runs held the GPU too.
+                self.client_limits.spend_gpu_seconds(job.client, time.monotonic() - job.context.started)
             self.pools.leave(job.ticket)
             set_current_job(None)
             with self._lock:
                 self._active.pop(job.id, None)
+
+    def _uses_gpu(self, pipeline: Pipeline) -> bool:
+        return "cuda" in pipeline.devices and "cuda" in self.manager.device_kinds
 
     def _run(self, job: Job, report: ProgressCallback, queued_s: float) -> tuple[Path, Path, dict]:
         message = {"id": job.id, "feature": job.feature, "folder": str(job.folder), "parameters": job.parameters,
@@ -260,18 +283,39 @@ class Studio:
         """Submit and execute in one call, from this thread (scripts, tests and benchmarks)."""
         return self.execute(self.submit(feature, pipeline_name, inputs, output_format, owner), progress)
 
-    def cancel(self, job_id: str) -> bool:
+    # -- who sees what ---------------------------------------------------------------------
+    def may_see(self, record: dict | None, user: str | None) -> bool:
+        """Without accounts every job is everyone's; with them, a job is its owner's and the admins'."""
+        if record is None:
+            return False
+        return self.users is None or self.users.is_admin(user) or record.get("owner") == user
+
+    def owner_filter(self, user: str | None) -> str | None:
+        """The owner to list jobs of for `user` (None lists everyone's)."""
+        return None if self.users is None or self.users.is_admin(user) else (user or "")
+
+    def job(self, job_id: str, user: str | None = None) -> dict | None:
+        """`job_id`'s record if `user` may see it (else None, as if there were no such job)."""
+        record = self.jobs.get(job_id)
+        return record if self.may_see(record, user) else None
+
+    def may_open_folder(self, path: Path, user: str | None) -> bool:
+        """Whether `user` may download `path`, which lies under the outputs folder: only files of jobs they may see."""
+        parts = path.relative_to(self.outputs).parts
+        return len(parts) > 1 and self.may_see(self.jobs.by_folder(parts[0]), user)
+
+    def cancel(self, job_id: str, user: str | None = None) -> bool:
         """Cancel a queued or running job: a running one has its worker killed. False if it is not active."""
         with self._lock:
             job = self._active.get(job_id)
-        if job is None:
+        if job is None or not self.may_see({"owner": job.owner}, user):
             return False
         job.context.cancelled.set()
         return True
 
-    def rerun(self, job_id: str, owner: str | None = None) -> Job:
-        """Submit a new job with the same feature, pipeline, parameters and input files as `job_id`."""
-        record = self.jobs.get(job_id)
+    def rerun(self, job_id: str, owner: str | None = None, client: str | None = None) -> Job:
+        """Submit a new job for `owner` with the same feature, pipeline, parameters and input files as `job_id`."""
+        record = self.job(job_id, owner)
         if record is None:
             raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
         folder = self.outputs / record["folder"]
@@ -280,11 +324,11 @@ class Studio:
             if not (folder / name).is_file():
                 raise InputError(f"Job {job_id}'s {key} file is gone (its folder was cleaned up); upload it again.")
             inputs[key] = str(folder / name)
-        return self.submit(record["feature"], record["pipeline"], inputs, record["output_format"], owner)
+        return self.submit(record["feature"], record["pipeline"], inputs, record["output_format"], owner, client)
 
-    def result(self, job_id: str) -> tuple[str, str, dict]:
+    def result(self, job_id: str, user: str | None = None) -> tuple[str, str, dict]:
         """The outputs of a finished job: (viewer GLB path, requested-format path, metadata)."""
-        record = self.jobs.get(job_id)
+        record = self.job(job_id, user)
         if record is None:
             raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
         if record["status"] != "done":
@@ -296,9 +340,9 @@ class Studio:
             raise InputError(f"Job {job_id}'s files are gone (deleted or cleaned up by retention).")
         return str(glb), str(path), record["metadata"]
 
-    def job_file(self, job_id: str, name: str) -> Path | None:
+    def job_file(self, job_id: str, name: str, user: str | None = None) -> Path | None:
         """A file a job wrote (by the name its metadata gives), or None; never a path outside the job's folder."""
-        record = self.jobs.get(job_id)
+        record = self.job(job_id, user)
         if record is None:
             return None
         outputs = record["outputs"]
@@ -307,13 +351,14 @@ class Studio:
         path = self.outputs / record["folder"] / name
         return path if path.is_file() else None
 
-    def status(self) -> dict:
+    def status(self, user: str | None = None) -> dict:
+        """Devices, pools, workers and job counts; the recent jobs are those `user` may see."""
         return {
             "memory": self.manager.status(),
             "pools": self.pools.status(),
             "workers": self.supervisor.workers(),
             "jobs": self.jobs.counts(),
-            "recent_jobs": [_summary(r) for r in self.jobs.recent(10)],
+            "recent_jobs": [_summary(r) for r in self.jobs.recent(10, owner=self.owner_filter(user))],
         }
 
 

@@ -13,6 +13,7 @@ from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import MESH_FORMATS
 from queueing.gpu_manager import DeviceOutOfMemory
+from queueing.limits import LimitExceeded
 from queueing.pools import QueueFull
 from queueing.supervisor import JobError
 from queueing.studio import Job, Studio
@@ -22,7 +23,7 @@ log = logging.getLogger("studio")
 # Example inputs shipped with the app; the only repo folder the file route may serve.
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
-USER_ERRORS = (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory, QueueFull, JobError)
+USER_ERRORS = (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory, QueueFull, JobError, LimitExceeded)
 
 # Job events run unthrottled in Gradio's queue: jobs wait in the studio's own pools instead, where a
 # waiting job already has a record and an id (queueing.pools).
@@ -69,10 +70,25 @@ def refusal(exc: BaseException, job_id: str | None = None) -> gr.Error:
     return gr.Error(scrub_paths(message), print_exception=False)
 
 
-async def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_format: str, progress) -> tuple:
-    """Submit a job and wait for its outputs: (viewer GLB, file in `output_format`, metadata)."""
+def user_of(request: gr.Request | None) -> str | None:
+    """The account a request comes from (None without accounts)."""
+    return getattr(request, "username", None) if request is not None else None
+
+
+def client_of(studio: Studio, request: gr.Request | None) -> str | None:
+    """Whom the request counts against for the per-client limits (None: a call from inside the process)."""
+    if request is None:
+        return None
+    peer = getattr(getattr(request, "client", None), "host", None)
+    return studio.client_id(user_of(request), peer, request.headers.get("x-forwarded-for"))
+
+
+async def run_job(studio: Studio, feature: str, pipeline: str, inputs: dict, output_format: str, progress,
+                  request: gr.Request | None = None) -> tuple:
+    """Submit a job for the request's user and wait for its outputs: (viewer GLB, file in `output_format`, metadata)."""
     try:
-        job = studio.submit(feature, pipeline, inputs, output_format or "glb")
+        job = studio.submit(feature, pipeline, inputs, output_format or "glb", user_of(request),
+                            client_of(studio, request))
     except Exception as exc:  # noqa: BLE001 - every refusal becomes a message
         raise refusal(exc) from exc
     return await run_accepted(studio, job, progress)

@@ -26,9 +26,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        async def complete_parts(mesh, pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def complete_parts(mesh, pipeline="auto", output_format="glb",
+                                 request: gr.Request = None, progress=gr.Progress()):
             """Close every part; returns (viewer GLB, file in output_format, metadata with each part's method)."""
-            return await run_job(studio, "complete_parts", pipeline, {"mesh": mesh}, output_format, progress)
+            return await run_job(studio, "complete_parts", pipeline, {"mesh": mesh}, output_format, progress, request)
 
         button.click(complete_parts, [mesh, pipeline, output_format], [viewer, download, metadata],
                      api_name="complete_parts", **JOB_EVENT)

@@ -12,7 +12,7 @@ from pipelines.base import FEATURES
 from pipelines.errors import InputError
 from queueing.studio import Studio
 
-from .common import JOB_EVENT, refusal, result_panel, run_accepted
+from .common import JOB_EVENT, client_of, refusal, result_panel, run_accepted, user_of
 
 COLUMNS = ["job", "feature", "pipeline", "status", "started", "took (s)", "stage / error"]
 STATUS_FIELDS = ("id", "feature", "pipeline", "status", "stage", "progress", "created", "started", "finished",
@@ -30,7 +30,7 @@ def _row(record: dict) -> list:
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
-    def list_jobs(limit: float = 50, feature: str = "") -> list[dict]:
+    def list_jobs(limit: float = 50, feature: str = "", request: gr.Request = None) -> list[dict]:
         """The latest jobs, newest first: id, feature, pipeline, status, stage, progress, times and error."""
         try:
             count = int(limit)
@@ -40,37 +40,38 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             raise gr.Error("limit must be between 1 and 1000.", print_exception=False)
         if feature and feature not in FEATURES:
             raise gr.Error(f"feature must be empty or one of: {', '.join(FEATURES)}.", print_exception=False)
-        return [{k: r.get(k) for k in STATUS_FIELDS} for r in studio.jobs.recent(count, feature=feature or None)]
+        owner = studio.owner_filter(user_of(request))
+        return [{k: r.get(k) for k in STATUS_FIELDS} for r in studio.jobs.recent(count, owner, feature or None)]
 
-    def job_status(job_id: str) -> dict:
+    def job_status(job_id: str, request: gr.Request = None) -> dict:
         """One job's status, stage, progress, times and error (queued, running, done, failed, cancelled, interrupted)."""
-        record = studio.jobs.get(str(job_id or "").strip())
+        record = studio.job(str(job_id or "").strip(), user_of(request))
         if record is None:
             raise gr.Error(f"There is no job {job_id!r}; list jobs with /list_jobs.", print_exception=False)
         return {k: record.get(k) for k in STATUS_FIELDS}
 
-    def job_result(job_id: str):
+    def job_result(job_id: str, request: gr.Request = None):
         """A finished job's outputs: (viewer GLB, file in its format, metadata), as its endpoint returned them."""
         try:
-            return studio.result(str(job_id or "").strip())
+            return studio.result(str(job_id or "").strip(), user_of(request))
         except InputError as exc:
             raise refusal(exc) from exc
 
-    def cancel_job(job_id: str) -> dict:
+    def cancel_job(job_id: str, request: gr.Request = None) -> dict:
         """Cancel a queued or running job (a running one has its worker stopped); returns its status."""
-        job_id = str(job_id or "").strip()
-        if not studio.cancel(job_id):
-            record = studio.jobs.get(job_id)
+        job_id, user = str(job_id or "").strip(), user_of(request)
+        if not studio.cancel(job_id, user):
+            record = studio.job(job_id, user)
             if record is None:
                 raise gr.Error(f"There is no job {job_id!r}; list jobs with /list_jobs.", print_exception=False)
             raise gr.Error(f"Job {job_id} is {record['status']}; only queued and running jobs can be cancelled.",
                            print_exception=False)
         return {"id": job_id, "cancelling": True}
 
-    def delete_job(job_id: str) -> dict:
+    def delete_job(job_id: str, request: gr.Request = None) -> dict:
         """Delete a finished job with its files."""
         job_id = str(job_id or "").strip()
-        record = studio.jobs.get(job_id)
+        record = studio.job(job_id, user_of(request))
         if record is None:
             raise gr.Error(f"There is no job {job_id!r}.", print_exception=False)
         if record["status"] in ("queued", "running"):
@@ -78,29 +79,30 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         studio.jobs.delete(job_id)
         return {"id": job_id, "deleted": True}
 
-    async def rerun_job(job_id: str, progress=gr.Progress()):
+    async def rerun_job(job_id: str, request: gr.Request = None, progress=gr.Progress()):
         """Run a past job again with the same feature, pipeline, parameters and input files; returns like its endpoint."""
         try:
-            job = studio.rerun(str(job_id or "").strip())
+            job = studio.rerun(str(job_id or "").strip(), user_of(request), client_of(studio, request))
         except Exception as exc:  # noqa: BLE001 - every refusal becomes a message
             raise refusal(exc) from exc
         return await run_accepted(studio, job, progress)
 
-    def table(feature: str = "") -> list[list]:
-        return [_row(r) for r in studio.jobs.recent(200, feature=feature or None)]
+    def table(feature: str = "", request: gr.Request = None) -> list[list]:
+        return [_row(r) for r in studio.jobs.recent(200, studio.owner_filter(user_of(request)), feature or None)]
 
-    def show(evt: gr.SelectData, rows):
+    def show(evt: gr.SelectData, rows, request: gr.Request = None):
         """Open the selected job: its id and status, and its result in the viewer when it has one."""
         try:
             job_id = rows.iloc[evt.index[0], 0] if hasattr(rows, "iloc") else rows[evt.index[0]][0]
         except (IndexError, KeyError, TypeError):
             return "", None, None, None, None
-        record = studio.jobs.get(str(job_id))
+        user = user_of(request)
+        record = studio.job(str(job_id), user)
         if record is None:
             return "", None, None, None, None
         status = {k: record.get(k) for k in STATUS_FIELDS}
         try:
-            glb, path, metadata = studio.result(record["id"])
+            glb, path, metadata = studio.result(record["id"], user)
         except InputError:
             return record["id"], status, None, None, None
         return record["id"], status, glb, path, metadata

@@ -12,7 +12,7 @@ import gradio as gr
 from pipelines.image_to_3d.options import DEFAULTS, LIMITS
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, format_picker, pipeline_picker, result_panel, run_job
+from .common import ASSETS, JOB_EVENT, format_picker, pipeline_picker, result_panel, run_job, user_of
 
 IMAGE_HINT = "PNG, JPEG or WebP; transparency is used as the mask"
 
@@ -66,7 +66,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                         remove_background=DEFAULTS["remove_background"], seed=DEFAULTS["seed"],
                         steps=DEFAULTS["steps"], guidance=DEFAULTS["guidance"],
                         octree_resolution=DEFAULTS["octree_resolution"], face_count=DEFAULTS["face_count"],
-                        textured=DEFAULTS["textured"], output_format="glb", progress=gr.Progress()):
+                        textured=DEFAULTS["textured"], output_format="glb",
+                        request: gr.Request = None, progress=gr.Progress()):
             """Reconstruct a mesh from a front image (and optional back/left/right views).
 
             Returns (viewer GLB, file in `output_format`, metadata); metadata["images"] names the
@@ -75,7 +76,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             inputs = {"front": front, "back": back, "left": left, "right": right,
                       "remove_background": remove_background, "seed": seed, "steps": steps, "guidance": guidance,
                       "octree_resolution": octree_resolution, "face_count": face_count, "textured": textured}
-            return await run_job(studio, "image_to_3d", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "image_to_3d", pipeline, inputs, output_format, progress, request)
 
         event = button.click(
             image_to_3d,
@@ -83,7 +84,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
              face_count, textured, output_format],
             [viewer, download, metadata], api_name="image_to_3d", **JOB_EVENT,
         )
-        def preprocessed_gallery(metadata: dict | None) -> list[tuple[str, str]]:
+        def preprocessed_gallery(metadata: dict | None, request: gr.Request = None) -> list[tuple[str, str]]:
             """The images the model saw (cropped views and masks), looked up by the job's id.
 
             Only the id is read from the client's value: the paths are the studio's own, inside
@@ -93,7 +94,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             job_id, images = metadata.get("job_id"), metadata.get("images")
             if not isinstance(job_id, str) or not isinstance(images, dict):
                 return []
-            found = [(studio.job_file(job_id, name), label) for label, name in images.items()]
+            found = [(studio.job_file(job_id, name, user_of(request)), label) for label, name in images.items()]
             return [(str(path), label.replace("_", " ")) for path, label in found if path is not None]
 
         event.success(preprocessed_gallery, metadata, seen, api_visibility="private", queue=False)

@@ -31,11 +31,12 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        async def convert_mesh(mesh, output_format="glb", target_faces=None, repair=True, progress=gr.Progress()):
+        async def convert_mesh(mesh, output_format="glb", target_faces=None, repair=True,
+                               request: gr.Request = None, progress=gr.Progress()):
             """Repair, decimate and convert a mesh; returns (viewer GLB, converted file, metadata)."""
             inputs = {"mesh": mesh, "target_faces": None if target_faces in (None, "") else int(target_faces),
                       "repair": bool(repair)}
-            return await run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress)
+            return await run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress, request)
 
         button.click(convert_mesh, [mesh, output_format, target_faces, repair], [viewer, download, metadata],
                      js="(mesh, fmt, faces, repair) => [mesh, fmt, faces ? faces : null, repair]",

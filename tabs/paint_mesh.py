@@ -44,12 +44,13 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 viewer, download, metadata = result_panel()
 
         async def paint_mesh(mesh, prompt="", image=None, pipeline="auto", texture_size=1024, seed=0, output_format="glb",
-                       back_image=None, left_image=None, right_image=None, progress=gr.Progress()):
+                       back_image=None, left_image=None, right_image=None,
+                       request: gr.Request = None, progress=gr.Progress()):
             """Paint a mesh from a prompt and/or reference image(s); returns (viewer GLB, file, metadata)."""
             inputs = {"mesh": mesh, "prompt": prompt or "", "image": image, "back_image": back_image,
                       "left_image": left_image, "right_image": right_image, "texture_size": texture_size,
                       "seed": 0 if seed in (None, "") else int(seed)}
-            return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress, request)
 
         button.click(paint_mesh,
                      [mesh, prompt, image, pipeline, texture_size, seed, output_format, back_image, left_image, right_image],

@@ -31,12 +31,13 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        async def rig_mesh(mesh, mode="auto", pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def rig_mesh(mesh, mode="auto", pipeline="auto", output_format="glb",
+                           request: gr.Request = None, progress=gr.Progress()):
             """Rig a mesh; returns (viewer GLB, skinned GLB or FBX, metadata with the joints and their parents)."""
             if (output_format or "glb").lower() not in RIG_FORMATS:
                 raise gr.Error(f"Rigged meshes are written as {' or '.join(RIG_FORMATS)} (formats that hold a skin); "
                                f"got {output_format!r}.", print_exception=False)
-            return await run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress)
+            return await run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress, request)
 
         button.click(rig_mesh, [mesh, mode, pipeline, output_format], [viewer, download, metadata],
                      api_name="rig_mesh", **JOB_EVENT)

@@ -28,10 +28,11 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             with gr.Column():
                 viewer, download, metadata = result_panel()
 
-        async def segment_mesh(mesh, num_parts=4, pipeline="auto", output_format="glb", progress=gr.Progress()):
+        async def segment_mesh(mesh, num_parts=4, pipeline="auto", output_format="glb",
+                               request: gr.Request = None, progress=gr.Progress()):
             """Segment a mesh into num_parts (2-32) parts; returns (viewer GLB, file, metadata with per-face labels)."""
             inputs = {"mesh": mesh, "num_parts": num_parts}
-            return await run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress, request)
 
         button.click(segment_mesh, [mesh, num_parts, pipeline, output_format], [viewer, download, metadata],
                      api_name="segment_mesh", **JOB_EVENT)

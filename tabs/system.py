@@ -10,6 +10,8 @@ import gradio as gr
 
 from queueing.studio import Studio
 
+from .common import user_of
+
 
 def memory_report(memory: dict) -> str:
     """The GPU manager's status as Markdown: per device budget and use, then its resident pipelines."""
@@ -43,9 +45,9 @@ def workers_report(workers: list[dict]) -> str:
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
-    def system_status() -> dict:
-        """Devices with budget and use, resident pipelines, worker processes, the job pools and recent jobs."""
-        status = studio.status()
+    def system_status(request: gr.Request = None) -> dict:
+        """Devices with budget and use, resident pipelines, worker processes, the job pools and your recent jobs."""
+        status = studio.status(user_of(request))
         pools = status["pools"]
         return {
             **status,

@@ -51,7 +51,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
 
         async def text_to_3d(prompt, pipeline="auto", seed=DEFAULTS["seed"], guidance=DEFAULTS["guidance"],
                        steps=DEFAULTS["steps"], detail=DEFAULTS["detail"], textured=DEFAULTS["textured"],
-                       output_format="glb", progress=gr.Progress()):
+                       output_format="glb", request: gr.Request = None, progress=gr.Progress()):
             """Generate a mesh from a text prompt.
 
             Returns (viewer GLB, file in `output_format`, metadata with the pipeline, seed, parameters,
@@ -63,7 +63,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 raise gr.Error(str(exc), print_exception=False) from exc
             inputs = {"prompt": prompt, "seed": seed, "guidance": guidance, "steps": steps, "detail": detail,
                       "textured": textured}
-            return await run_job(studio, "text_to_3d", pipeline, inputs, output_format, progress)
+            return await run_job(studio, "text_to_3d", pipeline, inputs, output_format, progress, request)
 
         button.click(
             text_to_3d,

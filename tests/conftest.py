@@ -23,7 +23,9 @@ def studio_server(tmp_path_factory):
     import app
 
     outputs = tmp_path_factory.mktemp("outputs")
-    args = app.parse_args(["--port", str(app.free_port()), "--outputs", str(outputs), "--queue-size", "8"])
+    # Many tests call it in quick succession from one address: no per-client limits here (tests/test_limits.py).
+    args = app.parse_args(["--port", str(app.free_port()), "--outputs", str(outputs), "--queue-size", "8",
+                           "--rate-limit", "0", "--client-jobs", "0"])
     studio = app.studio_from_args(args)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)

@@ -71,7 +71,8 @@ def faulty(tmp_path_factory):
 
     outputs = tmp_path_factory.mktemp("runtime-outputs")
     args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "64",
-                           "--job-timeout", TIME_LIMITS, "--extra-pipelines", ",".join(ALL)])
+                           "--job-timeout", TIME_LIMITS, "--extra-pipelines", ",".join(ALL),
+                           "--rate-limit", "0", "--client-jobs", "0"])
     studio = app.studio_from_args(args)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
