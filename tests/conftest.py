@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -17,21 +18,29 @@ from app import free_port  # noqa: E402,F401  (re-exported for the test modules)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def studio_server(tmp_path_factory):
-    """The real app, launched in this process on 127.0.0.1 with its own outputs folder."""
+@contextmanager
+def launched(outputs: Path, *flags: str):
+    """The real app with `flags`, launched in this process on 127.0.0.1 on a free port; stopped afterwards."""
     import app
 
-    outputs = tmp_path_factory.mktemp("outputs")
-    # Many tests call it in quick succession from one address: no per-client limits here (tests/test_limits.py).
-    args = app.parse_args(["--port", str(app.free_port()), "--outputs", str(outputs), "--queue-size", "8",
-                           "--rate-limit", "0", "--client-jobs", "0"])
+    args = app.parse_args(["--port", str(app.free_port()), "--outputs", str(outputs), *flags])
     studio = app.studio_from_args(args)
     demo = app.build_app(studio)
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}
-    demo.close()
-    studio.stop()
+    try:
+        yield {"url": url, "studio": studio, "demo": demo, "outputs": outputs}
+    finally:
+        demo.close()
+        studio.stop()
+
+
+@pytest.fixture(scope="session")
+def studio_server(tmp_path_factory):
+    """The real app with its own outputs folder."""
+    # Many tests call it in quick succession from one address: no per-client limits here (tests/test_limits.py).
+    with launched(tmp_path_factory.mktemp("outputs"), "--queue-size", "8", "--rate-limit", "0",
+                  "--client-jobs", "0") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

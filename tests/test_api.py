@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from pipelines.base import FEATURES
 from queueing.jobs import JobStore
 
-from .conftest import ROOT, assert_valid_glb, free_port
+from .conftest import ROOT, assert_valid_glb, launched
 
 ASSETS = ROOT / "assets"
 
@@ -168,18 +168,9 @@ def sleep_job(client: Client, prompt: str):
 
 @pytest.fixture(scope="module")
 def tight_studio(tmp_path_factory):
-    import app
-
-    outputs = tmp_path_factory.mktemp("tight-outputs")
-    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "1",
-                           "--cpu-slots", "1", "--max-file-size", "10kb",
-                           "--extra-pipelines", "tests.fault_pipelines:SleepPipeline"])
-    studio = app.studio_from_args(args)
-    demo = app.build_app(studio)
-    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    yield {"url": url, "studio": studio, "client": Client(url, verbose=False)}
-    demo.close()
-    studio.stop()
+    with launched(tmp_path_factory.mktemp("tight-outputs"), "--queue-size", "1", "--cpu-slots", "1",
+                  "--max-file-size", "10kb", "--extra-pipelines", "tests.fault_pipelines:SleepPipeline") as server:
+        yield {**server, "client": Client(server["url"], verbose=False)}
 
 
 def test_full_queue_answers_clearly_and_recovers(tight_studio):

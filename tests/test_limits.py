@@ -7,12 +7,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from queueing.limits import ClientLimits, LimitExceeded, client_address
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, launched
 
 ASSETS = ROOT / "assets"
 
@@ -51,18 +51,9 @@ def test_forwarded_addresses_count_only_from_trusted_proxies():
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    import app
-
-    outputs = tmp_path_factory.mktemp("limited-outputs")
-    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--rate-limit", "3",
-                           "--client-jobs", "1", "--upload-quota", "40KiB",
-                           "--extra-pipelines", "tests.fault_pipelines:SleepPipeline"])
-    studio = app.studio_from_args(args)
-    demo = app.build_app(studio)
-    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    yield {"url": url, "studio": studio}
-    demo.close()
-    studio.stop()
+    with launched(tmp_path_factory.mktemp("limited-outputs"), "--rate-limit", "3", "--client-jobs", "1",
+                  "--upload-quota", "40KiB", "--extra-pipelines", "tests.fault_pipelines:SleepPipeline") as server:
+        yield server
 
 
 def sleep_job(client: Client, prompt: str):

@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError
 
 from queueing.jobs import FINAL, JobStore
 
-from .conftest import ROOT, assert_valid_glb, free_port
+from .conftest import ROOT, assert_valid_glb, free_port, launched
 from .fault_pipelines import ALL
 
 ASSETS = ROOT / "assets"
@@ -67,19 +67,9 @@ def assert_settled(store: JobStore, outputs: Path) -> None:
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
-    import app
-
-    outputs = tmp_path_factory.mktemp("runtime-outputs")
-    args = app.parse_args(["--port", str(free_port()), "--outputs", str(outputs), "--queue-size", "64",
-                           "--job-timeout", TIME_LIMITS, "--extra-pipelines", ",".join(ALL),
-                           "--rate-limit", "0", "--client-jobs", "0"])
-    studio = app.studio_from_args(args)
-    demo = app.build_app(studio)
-    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    client = Client(url, verbose=False)
-    yield {"url": url, "studio": studio, "client": client, "outputs": outputs}
-    demo.close()
-    studio.stop()
+    with launched(tmp_path_factory.mktemp("runtime-outputs"), "--queue-size", "64", "--job-timeout", TIME_LIMITS,
+                  "--extra-pipelines", ",".join(ALL), "--rate-limit", "0", "--client-jobs", "0") as server:
+        yield {**server, "client": Client(server["url"], verbose=False)}
 
 
 def text_job(client: Client, prompt: str, pipeline: str):

@@ -201,7 +201,8 @@ def studio(tmp_path_factory, text_model_dir, image_model_dir):
     studio = Studio.create(tmp_path_factory.mktemp("shap-e-outputs"))
     studio.registry.register(ShapETextPipeline(text_model_dir))
     studio.registry.register(ShapEImagePipeline(image_model_dir))
-    return studio
+    yield studio
+    studio.stop()
 
 
 def test_text_job_loads_the_saved_pipeline_and_writes_a_valid_coloured_glb(studio, text_model_dir):
@@ -294,6 +295,7 @@ def shap_e_server(tmp_path_factory, text_model_dir, image_model_dir):
     _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
     yield Client(url, verbose=False)
     demo.close()
+    studio.stop()
 
 
 def test_both_tabs_run_shap_e_through_gradio_client(shap_e_server, tmp_path):

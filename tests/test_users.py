@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 
 from queueing.users import Users, hash_password, main as users_cli, password_matches
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, launched
 
 ASSETS = ROOT / "assets"
 
@@ -42,8 +42,6 @@ def test_passwords_are_salted_hashes():
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory):
     """A studio with three accounts: alice and bob (users) and root (admin), each with an API key."""
-    import app
-
     folder = tmp_path_factory.mktemp("accounts")
     users_file = folder / "users.json"
     keys = {}
@@ -58,14 +56,9 @@ def accounts(tmp_path_factory):
             with contextlib.redirect_stdout(out):
                 users_cli(["key", name, "--file", str(users_file)])
             keys[name] = out.getvalue().strip()
-    args = app.parse_args(["--port", str(free_port()), "--outputs", str(folder / "outputs"), "--auth", str(users_file)])
-    studio = app.studio_from_args(args)
-    demo = app.build_app(studio)
-    _, url, _ = app.launch(demo, studio, args, prevent_thread_lock=True, quiet=True)
-    clients = {name: Client(url, verbose=False, headers={"X-API-Key": key}) for name, key in keys.items()}
-    yield {"url": url, "studio": studio, "keys": keys, "clients": clients, "users_file": users_file}
-    demo.close()
-    studio.stop()
+    with launched(folder / "outputs", "--auth", str(users_file)) as server:
+        clients = {name: Client(server["url"], verbose=False, headers={"X-API-Key": key}) for name, key in keys.items()}
+        yield {**server, "keys": keys, "clients": clients, "users_file": users_file}
 
 
 def convert(client: Client):
