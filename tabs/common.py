@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 from pathlib import Path
 
@@ -30,6 +31,58 @@ USER_ERRORS = (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory,
 JOB_EVENT = {"concurrency_limit": None}
 
 MESH_FILE_TYPES = [f".{f}" for f in MESH_FORMATS]
+
+
+def checked_inputs(fn, components: list) -> list:
+    """`components`, each refusing a value it cannot take with a message that names `fn`'s parameter for it.
+
+    Scripts can send anything; Gradio's own refusals ("Could not preprocess input component at index 2")
+    name neither the parameter nor what it takes.
+    """
+    params = [p for p in inspect.signature(fn).parameters if p not in ("request", "progress")]
+    for param, component in zip(params, components):
+        preprocess = component.preprocess
+
+        def checked(payload, preprocess=preprocess, param=param, component=component):
+            try:
+                return preprocess(payload)
+            except Exception as exc:  # noqa: BLE001 - every refusal becomes a message
+                if isinstance(component, (gr.File, gr.Image)):  # Gradio's word on a file is clear; never echo its path
+                    reason = exc.message if isinstance(exc, gr.Error) else expected(component)
+                    raise gr.Error(scrub_paths(f"{param}: {reason}"), print_exception=False) from exc
+                raise gr.Error(f"{param} {expected(component)}; got {shown(payload)}.", print_exception=False) from exc
+
+        component.preprocess = checked
+    return components
+
+
+def expected(component) -> str:
+    """What a component takes, in words."""
+    if isinstance(component, (gr.Number, gr.Slider)):
+        whole = getattr(component, "precision", None) == 0 or float(getattr(component, "step", 0.5) or 0.5).is_integer()
+        low, high = component.minimum, component.maximum
+        kind = "a whole number" if whole else "a number"
+        if low is not None and high is not None:
+            return f"must be {kind} from {number(low)} to {number(high)}"
+        return f"must be {kind}"
+    if isinstance(component, (gr.Dropdown, gr.Radio)):
+        return "must be one of: " + ", ".join(str(value) for _, value in component.choices)
+    if isinstance(component, gr.Checkbox):
+        return "must be true or false"
+    if isinstance(component, (gr.File, gr.Image)):
+        return "must be a file uploaded with the request"
+    return "must be text"
+
+
+def number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def shown(value) -> str:
+    """A short, printable rendering of a value a client sent."""
+    text = repr(value)
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def pipeline_picker(studio: Studio, feature: str) -> gr.Dropdown:

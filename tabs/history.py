@@ -12,7 +12,7 @@ from pipelines.base import FEATURES
 from pipelines.errors import InputError
 from queueing.studio import Studio
 
-from .common import JOB_EVENT, client_of, refusal, result_panel, run_accepted, user_of
+from .common import JOB_EVENT, checked_inputs, client_of, refusal, result_panel, run_accepted, user_of
 
 COLUMNS = ["job", "feature", "pipeline", "status", "started", "took (s)", "stage / error"]
 STATUS_FIELDS = ("id", "feature", "pipeline", "status", "stage", "progress", "created", "started", "finished",
@@ -133,6 +133,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         tab.select(table, feature, jobs, api_visibility="private", concurrency_limit=None)
         jobs.select(show, jobs, [selected, job_info, viewer, download, metadata], api_visibility="private",
                     concurrency_limit=None)
+        checked_inputs(job_result, [selected])
         selected.submit(job_result, selected, [viewer, download, metadata], api_name="job_result",
                         concurrency_limit=None)
         rerun.click(rerun_job, selected, [viewer, download, metadata], api_name="rerun_job", **JOB_EVENT).then(

@@ -12,7 +12,7 @@ import gradio as gr
 from pipelines.image_to_3d.options import DEFAULTS, LIMITS
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, format_picker, pipeline_picker, result_panel, run_job, user_of
+from .common import ASSETS, JOB_EVENT, checked_inputs, format_picker, pipeline_picker, result_panel, run_job, user_of
 
 IMAGE_HINT = "PNG, JPEG or WebP; transparency is used as the mask"
 
@@ -80,8 +80,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
 
         event = button.click(
             image_to_3d,
-            [front, back, left, right, pipeline, remove_background, seed, steps, guidance, octree_resolution,
-             face_count, textured, output_format],
+            checked_inputs(image_to_3d, [front, back, left, right, pipeline, remove_background, seed, steps, guidance,
+                                         octree_resolution, face_count, textured, output_format]),
             [viewer, download, metadata], api_name="image_to_3d", **JOB_EVENT,
         )
         def preprocessed_gallery(metadata: dict | None, request: gr.Request = None) -> list[tuple[str, str]]:

@@ -6,7 +6,16 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import (
+    ASSETS,
+    JOB_EVENT,
+    checked_inputs,
+    format_picker,
+    mesh_upload,
+    pipeline_picker,
+    result_panel,
+    run_job,
+)
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -53,5 +62,6 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress, request)
 
         button.click(paint_mesh,
-                     [mesh, prompt, image, pipeline, texture_size, seed, output_format, back_image, left_image, right_image],
+                     checked_inputs(paint_mesh, [mesh, prompt, image, pipeline, texture_size, seed, output_format,
+                                                 back_image, left_image, right_image]),
                      [viewer, download, metadata], api_name="paint_mesh", **JOB_EVENT)

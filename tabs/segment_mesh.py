@@ -6,7 +6,16 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, format_picker, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import (
+    ASSETS,
+    JOB_EVENT,
+    checked_inputs,
+    format_picker,
+    mesh_upload,
+    pipeline_picker,
+    result_panel,
+    run_job,
+)
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -34,5 +43,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             inputs = {"mesh": mesh, "num_parts": num_parts}
             return await run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress, request)
 
-        button.click(segment_mesh, [mesh, num_parts, pipeline, output_format], [viewer, download, metadata],
+        button.click(segment_mesh, checked_inputs(segment_mesh, [mesh, num_parts, pipeline, output_format]), [viewer, download, metadata],
                      api_name="segment_mesh", **JOB_EVENT)

@@ -459,9 +459,9 @@ def test_paint_endpoint_end_to_end(client, tmp_path):
 
 def test_paint_endpoint_errors(client, tmp_path):
     bunny = GRADIO_MODELS / "Bunny.obj"
-    with pytest.raises(Exception, match="less than minimum value 512"):
+    with pytest.raises(Exception, match="texture_size must be a whole number from 512 to 4,096; got 256"):
         call_paint(client, bunny, prompt="red", texture_size=256)
-    with pytest.raises(Exception, match="greater than maximum value 4096"):
+    with pytest.raises(Exception, match="texture_size must be a whole number from 512 to 4,096; got 8192"):
         call_paint(client, bunny, prompt="red", texture_size=8192)
     with pytest.raises(Exception, match="Give a prompt"):
         call_paint(client, bunny)
