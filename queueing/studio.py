@@ -269,7 +269,7 @@ class Studio:
                           **result["timings_s"]},
             "warnings": warnings,
         }
-        metadata = scrub_paths(metadata)  # a model's local folder, a path in a message: names only
+        metadata = storable(scrub_paths(metadata))  # names, never server paths; JSON every reader takes
         (job.folder / "job.json").write_text(_json(metadata))
         return job.folder / result["glb"], job.folder / result["file"], metadata
 

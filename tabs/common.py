@@ -45,7 +45,10 @@ def checked_inputs(fn, components: list) -> list:
 
         def checked(payload, preprocess=preprocess, param=param, component=component):
             try:
-                return preprocess(payload)
+                value = preprocess(payload)
+                if isinstance(component, gr.Checkbox) and not isinstance(value, bool):
+                    raise TypeError(param)
+                return value
             except Exception as exc:  # noqa: BLE001 - every refusal becomes a message
                 if isinstance(component, (gr.File, gr.Image)):  # Gradio's word on a file is clear; never echo its path
                     reason = exc.message if isinstance(exc, gr.Error) else expected(component)

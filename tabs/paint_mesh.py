@@ -39,7 +39,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                         right_image = gr.Image(label="Right", type="filepath", image_mode="RGBA")
                 pipeline = pipeline_picker(studio, "paint_mesh")
                 texture_size = gr.Slider(512, 4096, value=1024, step=512, label="Texture size (pixels)")
-                seed = gr.Number(value=0, precision=0, label="Seed")
+                seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2**32 - 1)
                 output_format = format_picker()
                 button = gr.Button("Paint", variant="primary")
                 gr.Examples(

@@ -27,6 +27,8 @@ from .repair import unit_factor
 
 MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
 MAX_FACES = 5_000_000
+# Coordinates past these bounds break the geometry libraries (xatlas spins forever near 1e38).
+MAX_COORDINATE, MIN_SPAN = 1e12, 1e-9
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
 # Mesh text deflates about 3-10x; a large member packed far tighter is a zip bomb, not a mesh.
@@ -86,7 +88,11 @@ def _extract_zip(path: Path, into: Path) -> Path:
                 target = (into / member.filename).resolve()
                 if root not in target.parents:
                     raise InputError(f"The zip entry '{member.filename}' points outside the archive.")
-            archive.extractall(into, members)
+            try:
+                archive.extractall(into, members)
+            except OSError as exc:  # a file and a folder of one name, a name the file system refuses
+                raise InputError(f"'{path.name}' could not be unpacked ({exc.strerror or 'bad member names'}); "
+                                 "zip the mesh and its files again with plain, distinct names.") from exc
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise InputError(f"'{path.name}' is a damaged or unsupported zip ({exc}); zip the files again.") from exc
     meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in tuple(f".{f}" for f in MESH_FORMATS[:-1]))
@@ -283,6 +289,8 @@ def _check_gltf(path: Path, fmt: str, root: Path) -> None:
                 header = json.loads(f.read(length))
         else:
             header = json.loads(path.read_bytes())
+    except RecursionError as exc:
+        raise InputError(f"'{path.name}' is not valid glTF: its JSON is nested too deeply to read.") from exc
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"'{path.name}' is not valid glTF: its JSON could not be read ({exc}).") from exc
     if not isinstance(header, dict):
@@ -330,9 +338,9 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
             loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
             if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
                 _off_colors(source, loaded)
-        except Exception as exc:  # trimesh raises many types for corrupt data
-            raise InputError(f"'{path.name}' could not be read as .{fmt} ({exc}); the file is damaged or not "
-                             f"really .{fmt}: re-export it from your 3D tool.") from exc
+        except Exception as exc:  # trimesh raises many types for corrupt data; its words help nobody here
+            raise InputError(f"'{path.name}' could not be read as .{fmt}: the file is damaged or not really "
+                             f".{fmt}. Re-export it from your 3D tool.") from exc
         scene = as_scene(loaded)
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
@@ -402,6 +410,14 @@ def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int
     if not any((g.area_faces > 0).any() for g in kept.values()):
         raise InputError(f"Every face of the mesh has zero area ({label} holds only lines or points); "
                          "upload a mesh with a real surface.")
+    vertices = np.concatenate([g.vertices for g in kept.values()])
+    largest, span = float(np.abs(vertices).max()), float(np.ptp(vertices, axis=0).max())
+    if largest > MAX_COORDINATE:
+        raise InputError(f"{label} has coordinates up to {largest:.3g}; the studio takes meshes within "
+                         f"±{MAX_COORDINATE:.0e} units. Scale it down or re-export it in metres.")
+    if span < MIN_SPAN:
+        raise InputError(f"{label} is only {span:.3g} units across; the studio takes meshes at least {MIN_SPAN:.0e} "
+                         "units across. Scale it up or re-export it in millimetres.")
     faces = sum(len(g.faces) for g in kept.values())
     if faces > max_faces:
         raise InputError(f"{label} has {faces:,} faces; the limit is {max_faces:,}. Decimate it first.")

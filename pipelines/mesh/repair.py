@@ -178,7 +178,9 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     source = _nearest_source(unit, vertices, mapping)
     vertices = vertices / factor
     if kind == "texture":
-        visual = trimesh.visual.TextureVisuals(uv=np.asarray(mesh.visual.uv)[source], material=mesh.visual.material)
+        uv = mesh.visual.uv  # a material without UVs (capsule.glb) has none
+        visual = trimesh.visual.TextureVisuals(uv=None if uv is None else np.asarray(uv)[source],
+                                               material=mesh.visual.material)
     else:
         visual = trimesh.visual.ColorVisuals(vertex_colors=np.asarray(mesh.visual.vertex_colors)[source])
     return _without_collapsed_faces(trimesh.Trimesh(vertices, faces, visual=visual, process=False))

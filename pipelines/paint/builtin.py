@@ -170,6 +170,8 @@ class BuiltinPaintPipeline(Pipeline):
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         size = check_texture_size(inputs.get("texture_size", 1024))
         seed = int(inputs.get("seed") or 0)
+        if not 0 <= seed < 2**32:
+            raise InputError(f"seed must be a whole number from 0 to 4,294,967,295; got {seed}.")
         prompt = (inputs.get("prompt") or "").strip()
         images = {view: inputs.get(key) for view, key in IMAGE_KEYS.items() if inputs.get(key) is not None}
         if not prompt and not images:
