@@ -16,7 +16,6 @@ the next job starts a new one. Either way the GPU manager is told the memory is 
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -131,11 +130,9 @@ class WorkerProcess:
         self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.events: queue.Queue = queue.Queue()
-        self.log_tail: collections.deque[str] = collections.deque(maxlen=40)
         self.lock = threading.Lock()  # one request at a time
         self.busy = False
         self.jobs = 0
-        self.started_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -154,7 +151,6 @@ class WorkerProcess:
             subprocess.Popen, [self.python, "-m", "queueing.worker"], cwd=ROOT, env=env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True).result()
         self.events = queue.Queue()
-        self.started_at = time.time()
         threading.Thread(target=self._read_events, args=(self.process, self.events), daemon=True,
                          name=f"worker-events-{self.pid}").start()
         threading.Thread(target=self._read_log, args=(self.process,), daemon=True,
@@ -178,7 +174,6 @@ class WorkerProcess:
         for raw in process.stderr:
             line = raw.decode(errors="replace").rstrip()
             if line:
-                self.log_tail.append(line)
                 worker_log.info("[pid %s] %s", process.pid, line)
 
     def _next_event(self, deadline: float, job: JobContext | None) -> dict:
@@ -207,9 +202,8 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             return None
 
-    def request(self, message: dict, on_progress: ProgressCallback | None = None,
-                timeout_s: float = MOVE_TIMEOUT_S) -> dict:
-        """Send one request and wait for its final event, under the current job's limits (else `timeout_s`)."""
+    def request(self, message: dict, on_progress: ProgressCallback | None = None) -> dict:
+        """Send one request and wait for its final event, under the current job's limits (else MOVE_TIMEOUT_S)."""
         job = current_job()
         with self.lock:
             if not self.alive:
@@ -222,7 +216,7 @@ class WorkerProcess:
                 except (BrokenPipeError, OSError):
                     raise WorkerDied(f"the worker running {self.label} died "
                                      f"({death_reason(self._returncode())})") from None
-                deadline = time.monotonic() + timeout_s
+                deadline = time.monotonic() + MOVE_TIMEOUT_S
                 while True:
                     event = self._next_event(deadline, job)
                     if event.get("event") == "progress":
@@ -276,25 +270,45 @@ def _worker_device(device: str) -> tuple[str, dict]:
     return device, {}
 
 
-class ModelWorker(Pipeline):
-    """What the GPU manager places for one model pipeline: a worker process of its own, on one device."""
+class StandIn(Pipeline):
+    """What the GPU manager places for a registered pipeline: its footprint and devices, run elsewhere.
+
+    The pipeline itself is re-created in a worker from `spec` and `kwargs`; sizes are
+    measured there and reported back (`measures_itself`).
+    """
 
     measures_itself = True
 
-    def __init__(self, pipeline: Pipeline, on_lost: Callable[[Pipeline], None]):
+    def __init__(self, pipeline: Pipeline):
         super().__init__()
         self.pipeline = pipeline
         self.spec, self.kwargs = class_spec(pipeline), pipeline.spawn_kwargs()
-        for attr in ("name", "feature", "label", "devices", "weights_bytes", "peak_bytes", "reentrant",
-                     "supports_offload", "offload_peak_bytes"):
+        for attr in ("name", "feature", "label", "devices", "weights_bytes", "peak_bytes", "supports_offload",
+                     "offload_peak_bytes"):
             setattr(self, attr, getattr(pipeline, attr))
-        self.reentrant = False  # one worker serves one job at a time
-        self.on_lost = on_lost
-        self.worker: WorkerProcess | None = None
-        self.pinned: str | None = None  # the device the worker process was started for
 
     def estimate_seconds(self, inputs: dict) -> float:
         return self.pipeline.estimate_seconds(inputs)
+
+    def run_message(self, job: dict, device: str) -> dict:
+        return {"op": "run", "pipeline": self.spec, "kwargs": self.kwargs, "device": device, "job": job}
+
+    def finished(self, event: dict) -> dict:
+        """The result of a run's final event, noting the peak memory the worker measured."""
+        self.measured_peak_bytes = int(event.get("peak_bytes", 0)) or None
+        return event["result"]
+
+
+class ModelWorker(StandIn):
+    """A model pipeline's stand-in: a worker process of its own, on one device."""
+
+    reentrant = False  # one worker serves one job at a time
+
+    def __init__(self, pipeline: Pipeline, on_lost: Callable[[Pipeline], None]):
+        super().__init__(pipeline)
+        self.on_lost = on_lost
+        self.worker: WorkerProcess | None = None
+        self.pinned: str | None = None  # the device the worker process was started for
 
     def _request(self, message: dict, on_progress: ProgressCallback | None = None) -> dict:
         try:
@@ -310,13 +324,11 @@ class ModelWorker(Pipeline):
         self.on_lost(self)
 
     def load(self, device: str) -> None:
+        inner, env = _worker_device(device)
         if self.worker is None or self.pinned != device:
             self.unload()
-            inner, env = _worker_device(device)
-            python = self.pipeline.python or sys.executable
-            self.worker = WorkerProcess(f"{self.feature}/{self.name}", python, env)
+            self.worker = WorkerProcess(f"{self.feature}/{self.name}", self.pipeline.python or sys.executable, env)
             self.pinned = device
-        inner, _ = _worker_device(device)
         event = self._request({"op": "load", "pipeline": self.spec, "kwargs": self.kwargs, "device": inner})
         self.measured_weights_bytes = int(event.get("weights_bytes", 0)) or None
         self.device = device
@@ -337,11 +349,9 @@ class ModelWorker(Pipeline):
         self.device = self.pinned = None
 
     def run_job(self, job: dict, device: str, on_progress: ProgressCallback) -> dict:
-        event = self._request({"op": "run", "pipeline": self.spec, "kwargs": self.kwargs,
-                               "device": _worker_device(device)[0], "job": job}, on_progress)
+        event = self._request(self.run_message(job, _worker_device(device)[0]), on_progress)
         self.worker.jobs += 1
-        self.measured_peak_bytes = int(event.get("peak_bytes", 0)) or None
-        return event["result"]
+        return self.finished(event)
 
     def workers(self) -> list[WorkerProcess]:
         return [self.worker] if self.worker is not None else []
@@ -392,26 +402,17 @@ class WorkerPool:
             worker.stop()
 
 
-class PoolWorker(Pipeline):
-    """What the GPU manager places for one built-in CPU pipeline: it runs on any worker of the pool."""
+class PoolWorker(StandIn):
+    """A built-in CPU pipeline's stand-in: it runs on any worker of the pool."""
 
-    measures_itself = True
+    reentrant = True  # the pool serves as many jobs at once as it has workers
 
     def __init__(self, pipeline: Pipeline, pool: WorkerPool):
-        super().__init__()
-        self.pipeline = pipeline
+        super().__init__(pipeline)
         self.pool = pool
-        self.spec, self.kwargs = class_spec(pipeline), pipeline.spawn_kwargs()
-        for attr in ("name", "feature", "label", "devices", "weights_bytes", "peak_bytes"):
-            setattr(self, attr, getattr(pipeline, attr))
-        self.reentrant = True  # the pool serves as many jobs at once as it has workers
 
     def run_job(self, job: dict, device: str, on_progress: ProgressCallback) -> dict:
-        event = self.pool.run({"op": "run", "pipeline": self.spec, "kwargs": self.kwargs, "device": device, "job": job},
-                              on_progress,
-                              f"{self.feature}/{self.name}")
-        self.measured_peak_bytes = int(event.get("peak_bytes", 0)) or None
-        return event["result"]
+        return self.finished(self.pool.run(self.run_message(job, device), on_progress, f"{self.feature}/{self.name}"))
 
 
 class Supervisor:
@@ -441,9 +442,6 @@ class Supervisor:
         with self._lock:
             models = [w for p in self._placed.values() if isinstance(p, ModelWorker) for w in p.workers()]
         return [w.describe() for w in [*self.pool.workers, *models]]
-
-    def pids(self) -> list[int]:
-        return [w["pid"] for w in self.workers() if w["pid"]]
 
     def stop(self) -> None:
         self.pool.stop()

@@ -36,8 +36,16 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from pipelines.base import free_cuda_cache
+import psutil
+import trimesh
+
+from pipelines.base import Stages, as_scene, free_cuda_cache
+from pipelines.errors import InputError, PipelineUnavailable
+from pipelines.mesh.export import export_asset
+from pipelines.mesh.io import scene_stats
 from pipelines.registry import load_class
+
+from .devices import CudaMeter, RssMeter, is_out_of_memory
 
 log = logging.getLogger("studio.worker")
 
@@ -72,10 +80,6 @@ def execute(pipeline, job: dict, device: str, report: Callable[[float, str], Non
     Used by every worker, and in the server process only under ZeroGPU, where GPU
     work must run inside `spaces.GPU` calls of the main process.
     """
-    from pipelines.base import Stages, as_scene
-    from pipelines.mesh.export import export_asset
-    from pipelines.mesh.io import scene_stats
-
     folder = Path(job["folder"])
     stages = Stages(report)
     output = pipeline.run(job_inputs(job, device), stages)
@@ -85,8 +89,6 @@ def execute(pipeline, job: dict, device: str, report: Callable[[float, str], Non
         for name, image in output.images.items():
             image.save(folder / f"{name}.png")
             images[name] = f"{name}.png"
-    import trimesh
-
     asset = output.asset
     scene = as_scene(asset) if isinstance(asset, (trimesh.Trimesh, trimesh.Scene)) else trimesh.load(str(glb), force="scene")
     return {
@@ -102,10 +104,6 @@ def execute(pipeline, job: dict, device: str, report: Callable[[float, str], Non
 
 def error_kind(exc: BaseException) -> str:
     """How the studio should treat a failure: the user's input, a missing dependency, memory, or a bug."""
-    from pipelines.errors import InputError, PipelineUnavailable
-
-    from .devices import is_out_of_memory
-
     if isinstance(exc, InputError):
         return "input"
     if isinstance(exc, PipelineUnavailable):
@@ -117,8 +115,6 @@ def error_kind(exc: BaseException) -> str:
 
 def meter_for(device: str):
     """This process's memory on `device`: torch's CUDA statistics, or resident memory on the CPU."""
-    from .devices import CudaMeter, RssMeter
-
     if device.startswith("cuda"):
         return CudaMeter(int(device.partition(":")[2] or 0))
     return RssMeter()
@@ -200,10 +196,6 @@ class Worker:
 
 
 def memory_report() -> dict:
-    import psutil
-
-    from .devices import CudaMeter
-
     report = {"pid": os.getpid(), "rss_bytes": psutil.Process().memory_info().rss}
     cuda = CudaMeter.started()
     if cuda is not None:
