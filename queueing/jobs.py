@@ -29,6 +29,7 @@ log = logging.getLogger("studio.jobs")
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINAL = ("done", "failed", "cancelled", "interrupted")
+FINISHED = f"status IN ({', '.join(repr(s) for s in FINAL)})"  # SQL: the job has its final status
 DATABASE = "jobs.sqlite"
 MAX_TEXT = 10_000
 MAX_ITEMS = 1_000_000  # per-face labels are long lists; only their values need bounding
@@ -192,12 +193,10 @@ class JobStore:
     def get(self, job_id: str) -> dict | None:
         if not isinstance(job_id, str) or not job_id.isalnum() or len(job_id) > 64:
             return None
-        rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return self._record(rows[0]) if rows else None
+        return next(iter(self._records("SELECT * FROM jobs WHERE id = ?", (job_id,))), None)
 
     def by_folder(self, folder: str) -> dict | None:
-        rows = self._query("SELECT * FROM jobs WHERE folder = ?", (folder,))
-        return self._record(rows[0]) if rows else None
+        return next(iter(self._records("SELECT * FROM jobs WHERE folder = ?", (folder,))), None)
 
     def recent(self, limit: int = 20, owner: str | None = None, feature: str | None = None) -> list[dict]:
         """The latest jobs, newest first."""
@@ -213,23 +212,24 @@ class JobStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC LIMIT ?"
         args.append(max(1, min(int(limit), 1000)))
-        return [r for r in (self._record(row) for row in self._query(sql, args)) if r is not None]
+        return self._records(sql, args)
 
     def finished_before(self, cutoff: float) -> list[dict]:
-        rows = self._query("SELECT * FROM jobs WHERE status IN ('done', 'failed', 'cancelled', 'interrupted') "
-                           "AND COALESCE(finished, created) < ? ORDER BY created", (cutoff,))
-        return [r for r in (self._record(row) for row in rows) if r is not None]
+        return self._records(f"SELECT * FROM jobs WHERE {FINISHED} AND COALESCE(finished, created) < ? "
+                             "ORDER BY created", (cutoff,))
 
     def oldest_finished(self, limit: int = 50) -> list[dict]:
-        rows = self._query("SELECT * FROM jobs WHERE status IN ('done', 'failed', 'cancelled', 'interrupted') "
-                           "ORDER BY created LIMIT ?", (limit,))
-        return [r for r in (self._record(row) for row in rows) if r is not None]
+        return self._records(f"SELECT * FROM jobs WHERE {FINISHED} ORDER BY created LIMIT ?", (limit,))
 
     def counts(self) -> dict[str, int]:
         return {row["status"]: row["n"] for row in self._query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
 
+    def _records(self, sql: str, args: tuple | list = ()) -> list[dict]:
+        """The rows `sql` selects, as records; damaged ones are left out."""
+        return [r for r in (self._record(row) for row in self._query(sql, args)) if r is not None]
+
     def _record(self, row: sqlite3.Row) -> dict | None:
-        """A row as a dict of JSON-safe values; a damaged row becomes a minimal record, never an error."""
+        """A row as a dict of JSON-safe values; a damaged row is logged and gives None, never an error."""
         try:
             record = {key: row[key] for key in row.keys()}
             for key in JSON_COLUMNS:

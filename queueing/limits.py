@@ -80,7 +80,7 @@ class ClientLimits:
     """
 
     jobs_per_minute: int = 30
-    concurrent_jobs: int = 4
+    concurrent_jobs: int = 8
     gpu_seconds_per_day: float = 4 * 3600
     upload_bytes_per_day: int = 5 * 1024**3
     _limiter: Any = field(default=None, repr=False)
@@ -100,6 +100,12 @@ class ClientLimits:
         """Seconds until the window of `item` for `identifiers` has room again."""
         return self._limiter.get_window_stats(item, *identifiers).reset_time - time.time()
 
+    def _hit(self, item, kind: str, client: str, cost: int, limit: str) -> None:
+        """Count `cost` against `client`'s window of `item`, or refuse naming `limit` and when to retry."""
+        if not self._limiter.hit(item, kind, client, cost=cost):
+            wait = self._wait(item, kind, client)
+            raise LimitExceeded(f"{limit}. Try again in {_duration(wait)}.", wait)
+
     def admit_job(self, client: str, running: int) -> None:
         """Count a new job for `client`, who has `running` jobs queued or running; raise when past a limit."""
         if self.concurrent_jobs and running >= self.concurrent_jobs:
@@ -112,11 +118,8 @@ class ClientLimits:
                 raise LimitExceeded(f"Quota reached: {self.gpu_seconds_per_day:g} GPU-seconds per day per client. "
                                     f"Try again in {_duration(wait)}.", wait)
         if self.jobs_per_minute:
-            item = self._item(self.jobs_per_minute, "minute")
-            if not self._limiter.hit(item, "jobs", client):
-                wait = self._wait(item, "jobs", client)
-                raise LimitExceeded(f"Rate limit reached: {self.jobs_per_minute} jobs per minute per client. "
-                                    f"Try again in {_duration(wait)}.", wait)
+            self._hit(self._item(self.jobs_per_minute, "minute"), "jobs", client, 1,
+                      f"Rate limit reached: {self.jobs_per_minute} jobs per minute per client")
 
     def spend_gpu_seconds(self, client: str, seconds: float) -> None:
         """Charge a finished job's time on a GPU to `client`'s daily quota."""
@@ -129,13 +132,9 @@ class ClientLimits:
 
     def admit_upload(self, client: str, nbytes: int) -> None:
         """Count `nbytes` of uploads for `client`; raise when past the daily quota."""
-        if not self.upload_bytes_per_day:
-            return
-        item = self._item(self.upload_bytes_per_day, "day")
-        if not self._limiter.hit(item, "upload", client, cost=max(1, int(nbytes))):
-            wait = self._wait(item, "upload", client)
-            raise LimitExceeded(f"Quota reached: {_size(self.upload_bytes_per_day)} of uploads per day per client. "
-                                f"Try again in {_duration(wait)}.", wait)
+        if self.upload_bytes_per_day:
+            self._hit(self._item(self.upload_bytes_per_day, "day"), "upload", client, max(1, int(nbytes)),
+                      f"Quota reached: {_size(self.upload_bytes_per_day)} of uploads per day per client")
 
 
 def _size(nbytes: float) -> str:

@@ -89,9 +89,10 @@ class Retention:
                     _remove(path)
                     removed_uploads += 1
         if self.max_disk_bytes > 0:
-            used = folder_bytes(self.store.root) + sum(size for _, size, _ in self._cache_entries())
+            cached = self._cache_entries()
+            used = folder_bytes(self.store.root) + sum(size for _, size, _ in cached)
             jobs = self.store.oldest_finished(limit=1000)
-            uploads = [e for e in self._cache_entries() if e[0] < time.time() - UPLOAD_GRACE_S]
+            uploads = [e for e in cached if e[0] < time.time() - UPLOAD_GRACE_S]
             while used > self.max_disk_bytes and (jobs or uploads):
                 job_time = (jobs[0].get("finished") or jobs[0].get("created") or 0) if jobs else float("inf")
                 if uploads and uploads[0][0] < job_time:

@@ -302,10 +302,11 @@ def _check_gltf(path: Path, fmt: str, root: Path) -> None:
                          "without compression (e.g. Blender's glTF export with Draco off and PNG/JPEG textures).")
     entries = [e for key in ("buffers", "images") for e in (header.get(key) or []) if isinstance(e, dict)]
     external = [str(e["uri"]) for e in entries if e.get("uri") and not str(e["uri"]).startswith("data:")]
-    if any(inside(root, path.parent, uri) is None for uri in external):
+    targets = [inside(root, path.parent, uri) for uri in external]
+    if None in targets:
         raise InputError(f"'{path.name}' refers to files outside the upload; upload it as one .glb, as .gltf with "
                          "embedded buffers, or as a .zip holding the .gltf with its files beside it.")
-    if fmt == "gltf" and not all(inside(root, path.parent, uri).is_file() for uri in external):
+    if fmt == "gltf" and not all(target.is_file() for target in targets):
         raise InputError(f"'{path.name}' refers to separate files ({', '.join(external[:3])}) that were not uploaded "
                          "with it; upload it as one .glb, as .gltf with embedded buffers, or as a .zip holding the "
                          ".gltf with those files.")
