@@ -171,8 +171,11 @@ def exposure_warning(args: argparse.Namespace, studio: Studio) -> str | None:
             "--admin --file USERS_FILE').")
 
 
-def identify(demo: gr.Blocks, users: Users, request) -> str | None:
-    """Who sent `request`: the owner of its API key, else the user its login cookie names; None if nobody."""
+def identify(demo: gr.Blocks, users: Users | None, request) -> str | None:
+    """Who sent `request`: the owner of its API key, else the user its login cookie names; None if nobody
+    (and always without accounts)."""
+    if users is None:
+        return None
     key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if key:
         return users.user_for_key(key)
@@ -182,6 +185,13 @@ def identify(demo: gr.Blocks, users: Users, request) -> str | None:
     return app.tokens.get(token)
 
 
+def gradio_route(demo: gr.Blocks, path: str, method: str):
+    """Gradio's own route for `method` `path`, wherever its router keeps it (its API routes sit in an included router)."""
+    routers = [demo.app.router, *(getattr(r, "original_router", None) for r in demo.app.router.routes)]
+    return next(r for router in routers if router is not None for r in router.routes
+                if getattr(r, "path", "") == path and method in getattr(r, "methods", ()))
+
+
 def guard_outputs(demo: gr.Blocks, studio: Studio) -> None:
     """Under the outputs folder only files of job folders are served; with accounts, only to the job's owner and admins.
 
@@ -189,16 +199,15 @@ def guard_outputs(demo: gr.Blocks, studio: Studio) -> None:
     ahead of both and hands every other path to Gradio's own handler, which applies `allowed_paths`.
     """
     path = "/gradio_api/file={path_or_url:path}"
-    routers = [demo.app.router, *(getattr(r, "original_router", None) for r in demo.app.router.routes)]
-    serve = next(r.endpoint for router in routers if router is not None for r in router.routes
-                 if getattr(r, "path", "") == path)
+    serve = gradio_route(demo, path, "GET").endpoint
 
     async def file(path_or_url: str, request: Request):
-        if Path(path_or_url).resolve().is_relative_to(studio.outputs):
-            user = identify(demo, studio.users, request) if studio.users is not None else None
+        target = Path(path_or_url).resolve()
+        if target.is_relative_to(studio.outputs):
+            user = identify(demo, studio.users, request)
             if studio.users is not None and user is None:
                 raise HTTPException(status_code=401, detail="Not authenticated")
-            if not studio.may_open_folder(Path(path_or_url).resolve(), user):
+            if not studio.may_open_folder(target, user):
                 raise HTTPException(status_code=404, detail="File not found")
         return await serve(path_or_url, request)
 
@@ -211,17 +220,14 @@ def guard_outputs(demo: gr.Blocks, studio: Studio) -> None:
 
 def request_client(demo: gr.Blocks, studio: Studio, request) -> str:
     """The client a raw request counts against (see `Studio.client_id`)."""
-    user = identify(demo, studio.users, request) if studio.users is not None else None
     peer = request.client.host if request.client else None
-    return studio.client_id(user, peer, request.headers.get("x-forwarded-for"))
+    return studio.client_id(identify(demo, studio.users, request), peer, request.headers.get("x-forwarded-for"))
 
 
 def guard_uploads(demo: gr.Blocks, studio: Studio) -> None:
     """Uploads count against the client's daily upload quota; past it the answer is 429 with Retry-After."""
     path = "/gradio_api/upload"
-    routers = [demo.app.router, *(getattr(r, "original_router", None) for r in demo.app.router.routes)]
-    upload = next(r for router in routers if router is not None for r in router.routes
-                  if getattr(r, "path", "") == path and "POST" in getattr(r, "methods", ()))
+    upload = gradio_route(demo, path, "POST")
 
     class QuotaCheck:
         async def __call__(self, scope, receive, send):

@@ -270,7 +270,7 @@ class Studio:
             "warnings": warnings,
         }
         metadata = storable(scrub_paths(metadata))  # names, never server paths; JSON every reader takes
-        (job.folder / "job.json").write_text(_json(metadata))
+        (job.folder / "job.json").write_text(json.dumps(metadata, indent=2))
         return job.folder / result["glb"], job.folder / result["file"], metadata
 
     def _close(self, job_id: str, folder: Path, status: str, error: str, drop: bool = False) -> None:
@@ -299,6 +299,13 @@ class Studio:
         record = self.jobs.get(job_id)
         return record if self.may_see(record, user) else None
 
+    def find_job(self, job_id: str, user: str | None = None) -> dict:
+        """`job_id`'s record if `user` may see it; else an InputError that says there is no such job."""
+        record = self.job(job_id, user)
+        if record is None:
+            raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
+        return record
+
     def may_open_folder(self, path: Path, user: str | None) -> bool:
         """Whether `user` may download `path`, which lies under the outputs folder: only files of jobs they may see."""
         parts = path.relative_to(self.outputs).parts
@@ -315,9 +322,7 @@ class Studio:
 
     def rerun(self, job_id: str, owner: str | None = None, client: str | None = None) -> Job:
         """Submit a new job for `owner` with the same feature, pipeline, parameters and input files as `job_id`."""
-        record = self.job(job_id, owner)
-        if record is None:
-            raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
+        record = self.find_job(job_id, owner)
         folder = self.outputs / record["folder"]
         inputs = dict(record["parameters"])
         for key, name in record["files"].items():
@@ -328,9 +333,7 @@ class Studio:
 
     def result(self, job_id: str, user: str | None = None) -> tuple[str, str, dict]:
         """The outputs of a finished job: (viewer GLB path, requested-format path, metadata)."""
-        record = self.job(job_id, user)
-        if record is None:
-            raise InputError(f"There is no job {job_id!r}; list jobs with /list_jobs.")
+        record = self.find_job(job_id, user)
         if record["status"] != "done":
             reason = f": {record['error']}" if record.get("error") else ""
             raise InputError(f"Job {job_id} has no result; it is {record['status']}{reason}")
@@ -358,14 +361,14 @@ class Studio:
             "pools": self.pools.status(),
             "workers": self.supervisor.workers(),
             "jobs": self.jobs.counts(),
-            "recent_jobs": [_summary(r) for r in self.jobs.recent(10, owner=self.owner_filter(user))],
+            "recent_jobs": [job_summary(r) for r in self.jobs.recent(10, owner=self.owner_filter(user))],
         }
 
 
-def _summary(record: dict) -> dict:
-    """What a job listing shows: no parameters, no paths."""
+def job_summary(record: dict) -> dict:
+    """What a job listing or lookup shows: status, stage, times and error; no parameters, no paths."""
     return {key: record.get(key) for key in ("id", "feature", "pipeline", "status", "stage", "progress", "created",
-                                             "started", "finished", "error")}
+                                             "started", "finished", "error", "output_format")}
 
 
 def _bring_input(source: Path, folder: Path) -> str:
@@ -378,6 +381,3 @@ def _bring_input(source: Path, folder: Path) -> str:
         shutil.copyfile(source, target)
     return str(target.relative_to(folder.parents[1]))
 
-
-def _json(value) -> str:
-    return json.dumps(storable(value), indent=2)

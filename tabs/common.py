@@ -26,11 +26,16 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 USER_ERRORS = (InputError, PipelineUnavailable, TimeoutError, DeviceOutOfMemory, QueueFull, JobError, LimitExceeded)
 
-# Job events run unthrottled in Gradio's queue: jobs wait in the studio's own pools instead, where a
-# waiting job already has a record and an id (queueing.pools).
-JOB_EVENT = {"concurrency_limit": None}
-
 MESH_FILE_TYPES = [f".{f}" for f in MESH_FORMATS]
+
+
+def job_event(trigger, fn, inputs: list, outputs: list, api_name: str, **options):
+    """Wire a job endpoint: `trigger` (a `.click` or `.submit`) runs `fn` on `inputs` that refuse bad values by name.
+
+    Job events run unthrottled in Gradio's queue: jobs wait in the studio's own pools instead,
+    where a waiting job already has a record and an id (queueing.pools).
+    """
+    return trigger(fn, checked_inputs(fn, inputs), outputs, api_name=api_name, concurrency_limit=None, **options)
 
 
 def checked_inputs(fn, components: list) -> list:

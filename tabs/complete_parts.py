@@ -6,16 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import (
-    ASSETS,
-    JOB_EVENT,
-    checked_inputs,
-    format_picker,
-    mesh_upload,
-    pipeline_picker,
-    result_panel,
-    run_job,
-)
+from .common import ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -40,5 +31,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             """Close every part; returns (viewer GLB, file in output_format, metadata with each part's method)."""
             return await run_job(studio, "complete_parts", pipeline, {"mesh": mesh}, output_format, progress, request)
 
-        button.click(complete_parts, checked_inputs(complete_parts, [mesh, pipeline, output_format]), [viewer, download, metadata],
-                     api_name="complete_parts", **JOB_EVENT)
+        job_event(button.click, complete_parts, [mesh, pipeline, output_format], [viewer, download, metadata],
+                  "complete_parts")

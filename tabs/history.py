@@ -10,13 +10,11 @@ import gradio as gr
 
 from pipelines.base import FEATURES
 from pipelines.errors import InputError
-from queueing.studio import Studio
+from queueing.studio import Studio, job_summary
 
-from .common import JOB_EVENT, checked_inputs, client_of, refusal, result_panel, run_accepted, user_of
+from .common import client_of, job_event, refusal, result_panel, run_accepted, user_of
 
 COLUMNS = ["job", "feature", "pipeline", "status", "started", "took (s)", "stage / error"]
-STATUS_FIELDS = ("id", "feature", "pipeline", "status", "stage", "progress", "created", "started", "finished",
-                 "error", "output_format")
 
 
 def _when(stamp) -> str:
@@ -41,14 +39,14 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         if feature and feature not in FEATURES:
             raise gr.Error(f"feature must be empty or one of: {', '.join(FEATURES)}.", print_exception=False)
         owner = studio.owner_filter(user_of(request))
-        return [{k: r.get(k) for k in STATUS_FIELDS} for r in studio.jobs.recent(count, owner, feature or None)]
+        return [job_summary(r) for r in studio.jobs.recent(count, owner, feature or None)]
 
     def job_status(job_id: str, request: gr.Request = None) -> dict:
         """One job's status, stage, progress, times and error (queued, running, done, failed, cancelled, interrupted)."""
-        record = studio.job(str(job_id or "").strip(), user_of(request))
-        if record is None:
-            raise gr.Error(f"There is no job {job_id!r}; list jobs with /list_jobs.", print_exception=False)
-        return {k: record.get(k) for k in STATUS_FIELDS}
+        try:
+            return job_summary(studio.find_job(str(job_id or "").strip(), user_of(request)))
+        except InputError as exc:
+            raise refusal(exc) from exc
 
     def job_result(job_id: str, request: gr.Request = None):
         """A finished job's outputs: (viewer GLB, file in its format, metadata), as its endpoint returned them."""
@@ -61,9 +59,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         """Cancel a queued or running job (a running one has its worker stopped); returns its status."""
         job_id, user = str(job_id or "").strip(), user_of(request)
         if not studio.cancel(job_id, user):
-            record = studio.job(job_id, user)
-            if record is None:
-                raise gr.Error(f"There is no job {job_id!r}; list jobs with /list_jobs.", print_exception=False)
+            try:
+                record = studio.find_job(job_id, user)
+            except InputError as exc:
+                raise refusal(exc) from exc
             raise gr.Error(f"Job {job_id} is {record['status']}; only queued and running jobs can be cancelled.",
                            print_exception=False)
         return {"id": job_id, "cancelling": True}
@@ -71,9 +70,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
     def delete_job(job_id: str, request: gr.Request = None) -> dict:
         """Delete a finished job with its files."""
         job_id = str(job_id or "").strip()
-        record = studio.job(job_id, user_of(request))
-        if record is None:
-            raise gr.Error(f"There is no job {job_id!r}.", print_exception=False)
+        try:
+            record = studio.find_job(job_id, user_of(request))
+        except InputError as exc:
+            raise refusal(exc) from exc
         if record["status"] in ("queued", "running"):
             raise gr.Error(f"Job {job_id} is {record['status']}; cancel it first.", print_exception=False)
         studio.jobs.delete(job_id)
@@ -100,7 +100,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         record = studio.job(str(job_id), user)
         if record is None:
             return "", None, None, None, None
-        status = {k: record.get(k) for k in STATUS_FIELDS}
+        status = job_summary(record)
         try:
             glb, path, metadata = studio.result(record["id"], user)
         except InputError:
@@ -133,11 +133,11 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         tab.select(table, feature, jobs, api_visibility="private", concurrency_limit=None)
         jobs.select(show, jobs, [selected, job_info, viewer, download, metadata], api_visibility="private",
                     concurrency_limit=None)
-        checked_inputs(job_result, [selected])
+        # `selected` refuses a bad value as `job_id` for every event that reads it.
+        job_event(rerun.click, rerun_job, [selected], [viewer, download, metadata], "rerun_job").then(
+            table, feature, jobs, api_visibility="private", concurrency_limit=None)
         selected.submit(job_result, selected, [viewer, download, metadata], api_name="job_result",
                         concurrency_limit=None)
-        rerun.click(rerun_job, selected, [viewer, download, metadata], api_name="rerun_job", **JOB_EVENT).then(
-            table, feature, jobs, api_visibility="private", concurrency_limit=None)
         cancel.click(cancel_job, selected, job_info, api_name="cancel_job", concurrency_limit=None)
         delete.click(delete_job, selected, job_info, api_name="delete_job", concurrency_limit=None).then(
             table, feature, jobs, api_visibility="private", concurrency_limit=None)

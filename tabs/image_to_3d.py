@@ -12,7 +12,7 @@ import gradio as gr
 from pipelines.image_to_3d.options import DEFAULTS, LIMITS
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, checked_inputs, format_picker, pipeline_picker, result_panel, run_job, user_of
+from .common import ASSETS, format_picker, job_event, pipeline_picker, result_panel, run_job, user_of
 
 IMAGE_HINT = "PNG, JPEG or WebP; transparency is used as the mask"
 
@@ -78,12 +78,10 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                       "octree_resolution": octree_resolution, "face_count": face_count, "textured": textured}
             return await run_job(studio, "image_to_3d", pipeline, inputs, output_format, progress, request)
 
-        event = button.click(
-            image_to_3d,
-            checked_inputs(image_to_3d, [front, back, left, right, pipeline, remove_background, seed, steps, guidance,
-                                         octree_resolution, face_count, textured, output_format]),
-            [viewer, download, metadata], api_name="image_to_3d", **JOB_EVENT,
-        )
+        event = job_event(button.click, image_to_3d,
+                          [front, back, left, right, pipeline, remove_background, seed, steps, guidance,
+                           octree_resolution, face_count, textured, output_format],
+                          [viewer, download, metadata], "image_to_3d")
         def preprocessed_gallery(metadata: dict | None, request: gr.Request = None) -> list[tuple[str, str]]:
             """The images the model saw (cropped views and masks), looked up by the job's id.
 

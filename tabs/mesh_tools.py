@@ -6,7 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, JOB_EVENT, checked_inputs, format_picker, mesh_upload, result_panel, run_job
+from .common import ASSETS, format_picker, job_event, mesh_upload, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -38,6 +38,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                       "repair": bool(repair)}
             return await run_job(studio, "convert_mesh", "builtin", inputs, output_format, progress, request)
 
-        button.click(convert_mesh, checked_inputs(convert_mesh, [mesh, output_format, target_faces, repair]), [viewer, download, metadata],
-                     js="(mesh, fmt, faces, repair) => [mesh, fmt, faces ? faces : null, repair]",
-                     api_name="convert_mesh", **JOB_EVENT)
+        job_event(button.click, convert_mesh, [mesh, output_format, target_faces, repair], [viewer, download, metadata],
+                  "convert_mesh", js="(mesh, fmt, faces, repair) => [mesh, fmt, faces ? faces : null, repair]")

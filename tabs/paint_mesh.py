@@ -6,16 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import (
-    ASSETS,
-    JOB_EVENT,
-    checked_inputs,
-    format_picker,
-    mesh_upload,
-    pipeline_picker,
-    result_panel,
-    run_job,
-)
+from .common import ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -61,7 +52,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                       "seed": 0 if seed in (None, "") else int(seed)}
             return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress, request)
 
-        button.click(paint_mesh,
-                     checked_inputs(paint_mesh, [mesh, prompt, image, pipeline, texture_size, seed, output_format,
-                                                 back_image, left_image, right_image]),
-                     [viewer, download, metadata], api_name="paint_mesh", **JOB_EVENT)
+        job_event(button.click, paint_mesh, [mesh, prompt, image, pipeline, texture_size, seed, output_format, back_image,
+                                             left_image, right_image], [viewer, download, metadata], "paint_mesh")

@@ -7,16 +7,7 @@ import gradio as gr
 from pipelines.rig.pipeline import RIG_MODES
 from queueing.studio import Studio
 
-from .common import (
-    ASSETS,
-    JOB_EVENT,
-    checked_inputs,
-    format_picker,
-    mesh_upload,
-    pipeline_picker,
-    result_panel,
-    run_job,
-)
+from .common import ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job
 
 RIG_FORMATS = ("glb", "fbx")
 
@@ -48,5 +39,4 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                                f"got {output_format!r}.", print_exception=False)
             return await run_job(studio, "rig_mesh", pipeline, {"mesh": mesh, "mode": mode}, output_format, progress, request)
 
-        button.click(rig_mesh, checked_inputs(rig_mesh, [mesh, mode, pipeline, output_format]), [viewer, download, metadata],
-                     api_name="rig_mesh", **JOB_EVENT)
+        job_event(button.click, rig_mesh, [mesh, mode, pipeline, output_format], [viewer, download, metadata], "rig_mesh")

@@ -6,16 +6,7 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import (
-    ASSETS,
-    JOB_EVENT,
-    checked_inputs,
-    format_picker,
-    mesh_upload,
-    pipeline_picker,
-    result_panel,
-    run_job,
-)
+from .common import ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -43,5 +34,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
             inputs = {"mesh": mesh, "num_parts": num_parts}
             return await run_job(studio, "segment_mesh", pipeline, inputs, output_format, progress, request)
 
-        button.click(segment_mesh, checked_inputs(segment_mesh, [mesh, num_parts, pipeline, output_format]), [viewer, download, metadata],
-                     api_name="segment_mesh", **JOB_EVENT)
+        job_event(button.click, segment_mesh, [mesh, num_parts, pipeline, output_format], [viewer, download, metadata],
+                  "segment_mesh")

@@ -14,7 +14,7 @@ from pipelines.errors import InputError
 from pipelines.text_to_3d.options import DEFAULTS, DETAIL_LEVELS, LIMITS, MAX_PROMPT_CHARS, check_prompt
 from queueing.studio import Studio
 
-from .common import JOB_EVENT, checked_inputs, format_picker, pipeline_picker, result_panel, run_job
+from .common import format_picker, job_event, pipeline_picker, result_panel, run_job
 
 EXAMPLES = [
     "a red wooden chair",
@@ -65,8 +65,5 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                       "textured": textured}
             return await run_job(studio, "text_to_3d", pipeline, inputs, output_format, progress, request)
 
-        button.click(
-            text_to_3d,
-            checked_inputs(text_to_3d, [prompt, pipeline, seed, guidance, steps, detail, textured, output_format]),
-            [viewer, download, metadata], api_name="text_to_3d", **JOB_EVENT,
-        )
+        job_event(button.click, text_to_3d, [prompt, pipeline, seed, guidance, steps, detail, textured, output_format],
+                  [viewer, download, metadata], "text_to_3d")
