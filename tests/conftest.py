@@ -34,6 +34,27 @@ def launched(outputs: Path, *flags: str):
         studio.stop()
 
 
+@pytest.fixture
+def zero_gpu_calls(monkeypatch) -> list:
+    """A stand-in `spaces` package (ZeroGPU's): `spaces.GPU(duration=...)` runs the function and records each
+    duration it would ask ZeroGPU for, in the returned list."""
+    import sys
+    import types
+
+    durations = []
+
+    def gpu(duration):
+        def wrap(fn):
+            def call(*args):
+                durations.append(duration(*args))
+                return fn(*args)
+            return call
+        return wrap
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    return durations
+
+
 @pytest.fixture(scope="session")
 def studio_server(tmp_path_factory):
     """The real app with its own outputs folder."""

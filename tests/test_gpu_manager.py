@@ -456,22 +456,13 @@ def test_large_pipeline_is_not_starved_by_small_ones(gpu, ram, max_overtakes, bi
     assert_consistent(manager)
 
 
-def test_zero_gpu_steps_aside_and_asks_for_an_estimated_duration(monkeypatch, gpu):
-    calls = []
-
-    def gpu_decorator(duration):
-        def wrap(fn):
-            def wrapped(*args):
-                calls.append(duration(*args))
-                return fn(*args)
-            return wrapped
-        return wrap
+def test_zero_gpu_steps_aside_and_asks_for_an_estimated_duration(monkeypatch, gpu, zero_gpu_calls):
+    calls = zero_gpu_calls
 
     class Stepped(FakePipeline):
         def estimate_seconds(self, inputs):
             return 5 + 0.5 * inputs["steps"]
 
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu_decorator))
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert not GPUManager([fake_device(100 * GiB, name="cpu", kind="cpu")]).zero_gpu
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")

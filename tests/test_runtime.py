@@ -358,30 +358,17 @@ def test_retention_bounds_age_and_disk(tmp_path):
     assert store.get(running)["status"] == "running"
 
 
-def test_zero_gpu_runs_gpu_work_in_this_process_and_the_builtins_in_workers(tmp_path, monkeypatch):
-    import types
-
+def test_zero_gpu_runs_gpu_work_in_this_process_and_the_builtins_in_workers(tmp_path, zero_gpu_calls):
     from pipelines.registry import Registry
     from queueing.devices import cpu_device
     from queueing.gpu_manager import GPUManager
     from queueing.studio import Studio
 
-    durations = []
-
-    def gpu(duration):
-        def wrap(fn):
-            def call(*args):
-                durations.append(duration(*args))
-                return fn(*args)
-            return call
-        return wrap
-
-    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
     registry = Registry(entries=["tests.fault_pipelines:CudaProbe", "tests.fault_pipelines:SleepPipeline"])
     studio = Studio(tmp_path, registry, GPUManager([cpu_device()], zero_gpu=True))
     try:
         _, _, meta = studio.run_job("text_to_3d", "test-cuda-probe", {"prompt": "probe"})
-        assert meta["worker_pid"] == os.getpid() and meta["device"] == "cuda (ZeroGPU)" and durations
+        assert meta["worker_pid"] == os.getpid() and meta["device"] == "cuda (ZeroGPU)" and zero_gpu_calls
         _, _, meta = studio.run_job("text_to_3d", "test-sleep", {"prompt": "sleep 0.1"})
         assert meta["worker_pid"] != os.getpid()
     finally:
