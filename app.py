@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, parse_budget
+from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, describe_hardware, parse_budget
 from queueing.gpu_manager import DEFAULT_WAIT_S
 from queueing.limits import ClientLimits, LimitExceeded, parse_job_timeouts
 from queueing.studio import Studio
@@ -127,6 +127,7 @@ def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, prevent_th
 
     The worker pool starts in the background, so the studio answers at once.
     """
+    log.info(describe_hardware(studio.manager.devices))
     warning = exposure_warning(args, studio)
     if warning:
         log.warning(warning)

@@ -11,6 +11,7 @@ that tests and benchmarks use.
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import os
 import re
 import shutil
@@ -225,6 +226,42 @@ def fake_device(capacity: int, name: str = "fake:0", kind: str = "cuda", reserve
 def cpu_device(budget: str | float = DEFAULT_CPU_BUDGET) -> Device:
     total = psutil.virtual_memory().total
     return Device("cpu", "cpu", parse_budget(budget, total), int(total), RssMeter())
+
+
+CPU_TORCH_INSTALL = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+
+
+def torch_build() -> dict:
+    """Which torch is installed and for what hardware, read from its package metadata without importing it.
+
+    The local version says it on the PyTorch index (2.13.0+cpu, +cu128, +rocm6.4); plain PyPI's Linux wheel
+    has none and is the CUDA build when it requires nvidia-* packages.
+    """
+    try:
+        dist = importlib.metadata.distribution("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return {"version": None, "build": "not installed"}
+    version = dist.version
+    local = version.partition("+")[2]
+    nvidia = [r for r in dist.requires or [] if r.startswith("nvidia-")]
+    if local.startswith("cu") or (not local and nvidia):
+        build = f"CUDA {local[2:-1]}.{local[-1]}" if local.startswith("cu") and len(local) > 3 else "CUDA"
+    elif local.startswith("rocm"):
+        build = f"ROCm {local[4:]}"
+    else:
+        build = "CPU"
+    return {"version": version, "build": build, "nvidia_packages": len(nvidia)}
+
+
+def describe_hardware(devices: list[Device]) -> str:
+    """One start-up line: the torch build and the devices found, with the CPU install hint where it helps."""
+    torch = torch_build()
+    line = (f"torch {torch['version']} ({torch['build']} build); devices: "
+            + ", ".join(f"{d.name} ({d.total_bytes / GiB:.1f} GiB)" for d in devices))
+    if torch["build"].startswith("CUDA") and not any(d.kind == "cuda" for d in devices):
+        line += (". No GPU was found, so the CUDA build's packages only take disk space; a CPU-only machine can "
+                 f"use the CPU build instead: {CPU_TORCH_INSTALL}")
+    return line
 
 
 def gpu_memory() -> list[tuple[int, int]]:

@@ -27,7 +27,7 @@ from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import check_format
 from pipelines.registry import Registry
 
-from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices
+from .devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, detect_devices, torch_build
 from .gpu_manager import DEFAULT_WAIT_S, DeviceOutOfMemory, GPUManager
 from .jobs import JobStore, interrupted_reason, storable
 from .limits import ClientLimits, client_address, job_time_limit
@@ -357,6 +357,7 @@ class Studio:
     def status(self, user: str | None = None) -> dict:
         """Devices, pools, workers and job counts; the recent jobs are those `user` may see."""
         return {
+            "torch": torch_build(),
             "memory": self.manager.status(),
             "pools": self.pools.status(),
             "workers": self.supervisor.workers(),

@@ -14,7 +14,8 @@ import pytest
 
 from pipelines.base import GiB, MiB, Pipeline, PipelineOutput, Stages
 from pipelines.errors import PipelineUnavailable
-from queueing.devices import FakeMemory, SimulatedOutOfMemory, cpu_device, cuda_devices, fake_device, parse_budget
+from queueing.devices import (FakeMemory, SimulatedOutOfMemory, cpu_device, cuda_devices, describe_hardware, fake_device,
+                              parse_budget, torch_build)
 from queueing.fake import FakePipeline
 from queueing.gpu_manager import DeviceOutOfMemory, GPUManager
 from queueing.studio import Studio
@@ -60,6 +61,35 @@ def assert_consistent(manager):
         if isinstance(device.meter, FakeMemory):
             planned = sum(e.weights for e in manager._entries.values() if e.home is device)
             assert device.meter.used == planned, device.name
+
+
+class _Dist:
+    def __init__(self, version, requires):
+        self.version, self.requires = version, requires
+
+
+@pytest.mark.parametrize("version, requires, build", [
+    ("2.13.0+cpu", [], "CPU"),
+    ("2.13.0+cu128", [], "CUDA 12.8"),
+    ("2.13.0+rocm6.4", [], "ROCm 6.4"),
+    ("2.13.0", ["nvidia-cublas-cu12==12.8.4.1; platform_system == 'Linux'", "filelock"], "CUDA"),
+    ("2.13.0", ["filelock", "sympy>=1.13.3"], "CPU"),
+])
+def test_torch_build_is_read_from_package_metadata(monkeypatch, version, requires, build):
+    monkeypatch.setattr("importlib.metadata.distribution", lambda name: _Dist(version, requires))
+    assert torch_build()["build"] == build
+    line = describe_hardware([cpu_device()])
+    assert f"torch {version} ({build} build); devices: cpu (" in line
+    # Only a CUDA build on a machine without a GPU gets the hint to install the CPU build.
+    assert ("download.pytorch.org/whl/cpu" in line) == build.startswith("CUDA")
+    assert "download.pytorch.org/whl/cpu" not in describe_hardware([cpu_device(), fake_device(8 * GiB, "cuda:0")])
+
+
+def test_the_installed_torch_is_named_without_importing_it():
+    imported = "torch" in sys.modules
+    info = torch_build()
+    assert info["version"] and info["version"].startswith("2.")
+    assert ("torch" in sys.modules) == imported
 
 
 def test_parse_budget():
