@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.base import GiB, Pipeline  # noqa: E402
+from pipelines.base import GiB, Pipeline, Stages  # noqa: E402
 from queueing.devices import cpu_device, cuda_devices  # noqa: E402
 from queueing.gpu_manager import DeviceOutOfMemory, GPUManager  # noqa: E402
 from queueing.pinned import PinnedWeights  # noqa: E402
@@ -53,7 +53,7 @@ class LinearStack(Pipeline):
         self.extra = extra
         self.weights: PinnedWeights | None = None
 
-    def load(self, device: str) -> None:
+    def load(self, device: str, stages: Stages | None = None) -> None:
         import torch
 
         module = torch.nn.Sequential(*[

@@ -9,6 +9,7 @@ so the studio starts with no weights and no GPU.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import sys
@@ -145,8 +146,12 @@ class Pipeline:
     def loaded(self) -> bool:
         return self.device is not None
 
-    def load(self, device: str) -> None:
-        """Load weights onto `device` (a torch device string such as "cuda:0" or "cpu")."""
+    def load(self, device: str, stages: Stages | None = None) -> None:
+        """Load weights onto `device` (a torch device string such as "cuda:0" or "cpu").
+
+        Weights not on this machine are downloaded here, reported through `stages`, so the manager measures
+        them as weights (not as a run's working memory) and the waiting job shows the download.
+        """
         self.device = device
 
     def to(self, device: str) -> None:
@@ -188,12 +193,15 @@ class Pipeline:
 
 
 
-def free_cuda_cache() -> None:
-    """Give cached CUDA blocks back after weights are dropped (a no-op where torch or CUDA is absent)."""
-    if "torch" in sys.modules:
-        import torch
+def free_cuda_cache(index: int | None = None) -> None:
+    """Collect dropped tensors and give cached CUDA blocks back, on GPU `index` or the current one.
 
-        if torch.cuda.is_available():
+    A no-op for CUDA where torch is not imported or CUDA not started, so it never starts CUDA itself.
+    """
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        with torch.cuda.device(torch.cuda.current_device() if index is None else index):
             torch.cuda.empty_cache()
 
 
@@ -224,6 +232,7 @@ class TorchPipeline(Pipeline):
         self.pipe = None
         self.device = None
         free_cuda_cache()
+
 
 def as_scene(asset: trimesh.Trimesh | trimesh.Scene) -> trimesh.Scene:
     if isinstance(asset, trimesh.Scene):

@@ -98,9 +98,6 @@ class Registry:
             raise InputError(f"Pipeline {name!r} is not available here: {reason}.")
         return pipeline
 
-    def all(self) -> list[Pipeline]:
-        return [p for per_feature in self._pipelines.values() for p in per_feature.values()]
-
     def listing(self) -> dict:
         """Per feature, every pipeline with availability and the reason (for /list_pipelines)."""
         out = {}

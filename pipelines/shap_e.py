@@ -106,32 +106,28 @@ class _ShapE(TorchPipeline):
             return Path(snapshot_download(self.model, ignore_patterns=skip or None,
                                           tqdm_class=hub_progress(stages, 0.02, "downloading weights")))
 
-    def _load_pipe(self, path: Path) -> None:
+    def _load_pipe(self, path: Path, device: str) -> None:
         import torch
 
-        dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
         pipe = self.pipeline_class().from_pretrained(str(path), dtype=dtype)
         pipe.set_progress_bar_config(disable=True)
-        self.pipe = pipe.to(self.device)
+        self.pipe = pipe.to(device)
 
-    def _ensure_pipe(self, stages: Stages) -> None:
-        """Weights that were not on the machine at `load` are downloaded here, as a job stage with progress."""
+    def _full_precision_on_cpu(self) -> None:
         import torch
 
-        if self.pipe is None:
-            path = self.local_weights() or self._download(stages)
-            with stages.stage("load weights", 0.05):
-                self._load_pipe(path)
         if not str(self.device).startswith("cuda") and self.pipe.dtype != torch.float32:
             self.pipe.to(torch.float32)  # loaded in half precision on a GPU, now running on the CPU
 
     # -- residency ------------------------------------------------------------------
-    def load(self, device: str) -> None:
-        """Load weights already on this machine (the GPU manager measures them); a download waits for `run`."""
+    def load(self, device: str, stages: Stages | None = None) -> None:
+        """Download the weights if they are not on this machine (a stage with progress), then load them."""
+        stages = stages or Stages()
+        path = self.local_weights() or self._download(stages)
+        with stages.stage("load weights", 0.05):
+            self._load_pipe(path, device)
         self.device = device
-        path = self.local_weights()
-        if path is not None:
-            self._load_pipe(path)
 
     # -- work -------------------------------------------------------------------------
     def pipeline_class(self):
@@ -198,7 +194,7 @@ class ShapETextPipeline(_ShapE):
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)
-        self._ensure_pipe(stages)
+        self._full_precision_on_cpu()
         mesh = self._generate({"prompt": opts["prompt"]}, opts, GRID_SIZES[opts["detail"]], stages)
         metadata = {"prompt": opts["prompt"], "seed": opts["seed"], "guidance": opts["guidance"],
                     "steps": opts["steps"], "detail": opts["detail"], "grid_size": GRID_SIZES[opts["detail"]],
@@ -231,7 +227,7 @@ class ShapEImagePipeline(_ShapE):
             warnings.append(f"Shap-E's marching-cubes grid is capped at {MAX_IMAGE_GRID}; used {MAX_IMAGE_GRID}.")
         with stages.stage("preprocess", 0.01):
             (front,) = prepare_views({"front": views["front"]}, opts["remove_background"], IMAGE_SIZE)
-        self._ensure_pipe(stages)
+        self._full_precision_on_cpu()
         mesh = self._generate({"image": front.preview()}, opts, grid_size, stages)
         faces_extracted = len(mesh.faces)
         with stages.stage("decimate", 0.8):

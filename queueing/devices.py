@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from pipelines.base import GiB, MiB
+from pipelines.base import GiB, MiB, free_cuda_cache
 
 DEFAULT_GPU_BUDGET = "0.9"
 DEFAULT_CPU_BUDGET = "0.5"
@@ -103,11 +103,7 @@ class CudaMeter(Meter):
         return int(cuda.max_memory_allocated(self.index)) if cuda else 0
 
     def free_cache(self) -> None:
-        gc.collect()
-        cuda = self.started()
-        if cuda:
-            with cuda.device(self.index):
-                cuda.empty_cache()
+        free_cuda_cache(self.index)
 
 
 class RssMeter(Meter):
@@ -204,10 +200,6 @@ class Device:
     budget_bytes: int
     total_bytes: int = 0
     meter: Meter = field(default_factory=Meter)
-
-    @property
-    def fake(self) -> bool:
-        return isinstance(self.meter, FakeMemory)
 
     def describe(self) -> dict:
         return {

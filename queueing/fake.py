@@ -49,7 +49,7 @@ class FakePipeline(Pipeline):
     def _transfer(self, kind: str, fallback: float) -> None:
         self.wait(self.bandwidth[kind] * self.real_weights if kind in self.bandwidth else fallback)
 
-    def load(self, device: str) -> None:
+    def load(self, device: str, stages: Stages | None = None) -> None:
         self._meter(device).alloc(self.real_weights)
         self._transfer("disk", self.load_s)
         self.device = device

@@ -1,14 +1,17 @@
-"""Weights of a torch module packed into one pinned host buffer, so a swap is one copy.
+"""Weights of a torch module packed into one pinned host buffer, so moving them to a GPU is one copy.
 
 A module's parameters and buffers are many tensors; copying them one by one
 onto a GPU pays a launch and a synchronisation per tensor, and copies from
 pageable memory go through a staging buffer at a fraction of the bus speed.
-`PinnedWeights` packs them once into a single page-locked buffer (the warm
-tier) and points the module at views of it. Moving to a GPU is then one
-non-blocking copy into one device buffer; moving back is free, because
-inference never changes the weights: the module simply points at the host
-views again. The host buffer is kept while the weights are on the GPU, so
-the next eviction costs nothing (RAM holds the weights in both tiers).
+`PinnedWeights` packs them once into a single page-locked buffer and points
+the module at views of it. Moving to a GPU is then one non-blocking copy into
+one device buffer; moving back is free, because inference never changes the
+weights: the module simply points at the host views again, and the host
+buffer is kept while the weights are on the GPU.
+
+bench/gpu_swap.py measures it against `module.to`; a model's worker can use it
+for the move between its warm state (weights in the worker's CPU memory) and
+the device.
 """
 
 from __future__ import annotations

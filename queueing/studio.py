@@ -188,6 +188,7 @@ class Studio:
                 last.update(stage=stage, time=now)
                 self.jobs.update(job.id, stage=stage, progress=round(float(fraction), 4))
 
+        job.context.report = report
         set_current_job(job.context)
         try:
             self.pools.wait(job.ticket, job.context,

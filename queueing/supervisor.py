@@ -73,6 +73,7 @@ class JobContext:
 
     label: str
     limit_s: float
+    report: ProgressCallback | None = None  # the job's progress, for stages of a load done on its behalf
     started: float = field(default_factory=time.monotonic)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -329,7 +330,9 @@ class ModelWorker(StandIn):
             self.unload()
             self.worker = WorkerProcess(f"{self.feature}/{self.name}", self.pipeline.python or sys.executable, env)
             self.pinned = device
-        event = self._request({"op": "load", "pipeline": self.spec, "kwargs": self.kwargs, "device": inner})
+        job = current_job()
+        event = self._request({"op": "load", "pipeline": self.spec, "kwargs": self.kwargs, "device": inner},
+                              job.report if job is not None else None)
         self.measured_weights_bytes = int(event.get("weights_bytes", 0)) or None
         self.device = device
 

@@ -24,7 +24,6 @@ pipeline is stuck in native code.
 from __future__ import annotations
 
 import ctypes
-import gc
 import json
 import logging
 import os
@@ -128,13 +127,16 @@ class Worker:
         self.pipelines: dict[str, Any] = {}
 
     def pipeline(self, spec: str, device: str, kwargs: dict | None = None):
-        """The held instance of `spec(**kwargs)` on `device`, loading it the first time (pool workers load lazily)."""
+        """The held instance of `spec(**kwargs)` on `device`, loading it the first time (pool workers load lazily).
+
+        A load's stages (a first download, reading the weights) reach the studio as progress events.
+        """
         key = json.dumps([spec, kwargs or {}], sort_keys=True)
         pipeline = self.pipelines.get(key)
         if pipeline is None:
             pipeline = self.pipelines[key] = load_class(spec)(**(kwargs or {}))
         if not pipeline.loaded:
-            pipeline.load(device)
+            pipeline.load(device, Stages(self.progress))
         elif pipeline.device != device:
             pipeline.to(device)
         return pipeline
@@ -154,7 +156,6 @@ class Worker:
                 for pipeline in self.pipelines.values():
                     if pipeline.loaded:
                         pipeline.to("cpu")
-                gc.collect()
                 free_cuda_cache()
                 self.send({"event": "offloaded"})
             elif op == "enable_offload":
@@ -178,11 +179,13 @@ class Worker:
         before = meter.allocated()
         meter.reset_peak()
         try:
-            result = execute(pipeline, request["job"], device,
-                             lambda fraction, stage: self.send({"event": "progress", "fraction": fraction, "stage": stage}))
+            result = execute(pipeline, request["job"], device, self.progress)
         finally:
             peak = max(0, meter.peak() - before)
         self.send({"event": "done", "result": result, "peak_bytes": peak})
+
+    def progress(self, fraction: float, stage: str) -> None:
+        self.send({"event": "progress", "fraction": fraction, "stage": stage})
 
     def fail(self, exc: BaseException) -> None:
         kind = error_kind(exc)
@@ -191,7 +194,6 @@ class Worker:
         message = str(exc) if kind != "failed" else f"{type(exc).__name__}: {exc}"
         self.send({"event": "error", "kind": kind, "type": type(exc).__name__, "message": message})
         if kind == "oom":
-            gc.collect()
             free_cuda_cache()
 
 

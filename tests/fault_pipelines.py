@@ -51,9 +51,10 @@ class ModelSleepPipeline(SleepPipeline):
 
     name, devices, weights_bytes, peak_bytes = "test-model-sleep", ("cuda", "cpu"), 64 * MiB, 8 * MiB
 
-    def load(self, device: str) -> None:
-        self.weights = np.ones(64 * MiB // 8)  # real memory the worker measures
-        super().load(device)
+    def load(self, device: str, stages: Stages | None = None) -> None:
+        with (stages or Stages()).stage("load weights", 0.05):
+            self.weights = np.ones(64 * MiB // 8)  # real memory the worker measures
+        super().load(device, stages)
 
     def unload(self) -> None:
         self.weights = None

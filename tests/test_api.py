@@ -156,7 +156,8 @@ def test_startup_loads_no_model(tmp_path):
     status = studio.manager.status()
     assert status["loads"] == 0
     assert all(not d["resident"] for d in status["devices"])
-    assert not any(p.loaded for p in studio.registry.all())
+    assert not any(studio.registry.get(f, row["name"]).loaded for f, listing in studio.registry.listing().items()
+                   for row in listing["pipelines"] if row["available"])
 
 
 # -- a small studio with a one-place queue and a pipeline the test holds --------------------------

@@ -256,9 +256,11 @@ def ellipse(colour, size: int = 160) -> Image.Image:
 
 
 def generate(pipeline, inputs: dict):
+    """Load (unless loaded) and run on the CPU; the progress texts of both, the timings of the run."""
     progress = []
+    if not pipeline.loaded:
+        pipeline.load("cpu", Stages(lambda fraction, text: progress.append(text)))
     stages = Stages(lambda fraction, text: progress.append(text))
-    pipeline.load("cpu")
     output = pipeline.run({"steps": TINY_STEPS, "octree_resolution": 64, **inputs}, stages)
     return output, stages, progress
 
@@ -319,8 +321,8 @@ def test_tiny_hunyuan3d_2mv_conditions_on_every_view(hy3dgen, tmp_path):
     assert_valid_glb(glb)
 
 
-def test_first_use_downloads_with_progress_then_generates(hy3dgen, tmp_path, monkeypatch):
-    """Not cached: the weights come through huggingface_hub (faked here: no network) as a job stage."""
+def test_first_use_downloads_with_progress_in_load_then_generates(hy3dgen, tmp_path, monkeypatch):
+    """Not cached: `load` fetches the weights through huggingface_hub (faked here: no network) as a stage."""
     import huggingface_hub
 
     save_tiny_weights(hy3dgen, tmp_path / "remote", "hunyuan3d-dit-v2-0", multiview=False)
@@ -344,8 +346,8 @@ def test_first_use_downloads_with_progress_then_generates(hy3dgen, tmp_path, mon
     output, stages, progress = generate(pipeline, {"front": ellipse((90, 90, 90)), "face_count": 800,
                                                    "textured": False})
     files = ("hunyuan3d-dit-v2-0/config.yaml", "hunyuan3d-dit-v2-0/model.fp16.safetensors")
-    # load() finds nothing cached; run() looks again, then downloads with progress
-    assert calls == [("tencent/Hunyuan3D-2", files, True)] * 2 + [("tencent/Hunyuan3D-2", files, False)]
-    assert "downloading tencent/Hunyuan3D-2: 2/2 files" in progress
-    assert {"download weights (first use)", "load weights", "diffusion"} <= set(stages.timings)
+    # load() finds nothing cached, then downloads with progress; run() only runs
+    assert calls == [("tencent/Hunyuan3D-2", files, True), ("tencent/Hunyuan3D-2", files, False)]
+    assert progress.index("downloading tencent/Hunyuan3D-2: 2/2 files") < progress.index("load weights")
+    assert "diffusion" in stages.timings and "load weights" not in stages.timings
     assert len(output.asset.faces) <= 800 and output.metadata["model"] == "tencent/Hunyuan3D-2"

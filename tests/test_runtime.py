@@ -375,6 +375,26 @@ def test_zero_gpu_runs_gpu_work_in_this_process_and_the_builtins_in_workers(tmp_
         studio.stop()
 
 
+def test_a_model_load_reports_its_stages_to_the_job_that_waits_for_it(tmp_path):
+    """A worker's load (a first download, reading weights) is part of the job's progress, ahead of its run."""
+    from pipelines.registry import Registry
+    from queueing.devices import cpu_device
+    from queueing.gpu_manager import GPUManager
+    from queueing.studio import Studio
+
+    registry = Registry(entries=["tests.fault_pipelines:ModelSleepPipeline"])
+    studio = Studio(tmp_path, registry, GPUManager([cpu_device()]))
+    try:
+        stages = []
+        studio.run_job("text_to_3d", "test-model-sleep", {"prompt": "sleep 0.1"}, progress=lambda f, s: stages.append(s))
+        assert "load weights" in stages and stages.index("load weights") < stages.index("sleeping")
+        stages.clear()
+        studio.run_job("text_to_3d", "test-model-sleep", {"prompt": "sleep 0.1"}, progress=lambda f, s: stages.append(s))
+        assert "load weights" not in stages and "sleeping" in stages  # resident: no second load
+    finally:
+        studio.stop()
+
+
 def test_the_server_process_never_imports_model_code(tmp_path):
     """A built-in text-to-3D job needs torch (its sentence encoder); only its worker may import it."""
     code = (

@@ -386,8 +386,8 @@ def test_unavailable_reasons_say_what_to_do(tmp_path, monkeypatch):
     assert not ShapETextPipeline().availability({"cpu", "cuda"})[0]  # a folder without model_index.json
 
 
-def test_first_use_downloads_with_progress_then_runs(text_model_dir, tmp_path, monkeypatch):
-    """Online with nothing cached: `load` leaves the download to `run`, which reports it as a stage."""
+def test_first_use_downloads_with_progress_in_load_then_runs(text_model_dir, tmp_path, monkeypatch):
+    """Online with nothing cached: `load` downloads (a stage with progress) and loads; `run` only runs."""
     import shutil
 
     import huggingface_hub
@@ -418,15 +418,17 @@ def test_first_use_downloads_with_progress_then_runs(text_model_dir, tmp_path, m
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(huggingface_hub, "HfApi", Api)
     pipeline = ShapETextPipeline("someone/shap-e")
-    pipeline.load("cpu")
-    assert pipeline.pipe is None  # nothing to load yet
     progress = []
-    stages = Stages(lambda fraction, text: progress.append(text))
-    output = pipeline.run({"prompt": "a mug", "steps": 2, "detail": "low"}, stages)
+    loading = Stages(lambda fraction, text: progress.append(text))
+    pipeline.load("cpu", loading)
+    assert pipeline.pipe is not None and pipeline.loaded
     assert ("someone/shap-e", False, ["prior/diffusion_pytorch_model.bin"]) in calls
     files = sum(1 for f in text_model_dir.rglob("*") if f.is_file())
     assert f"downloading weights: {files}/{files} files" in progress
-    assert {"download weights (first use)", "load weights", "diffusion"} <= set(stages.timings)
+    assert set(loading.timings) == {"download weights (first use)", "load weights"}
+    running = Stages()
+    output = pipeline.run({"prompt": "a mug", "steps": 2, "detail": "low"}, running)
+    assert "diffusion" in running.timings and not {"download weights (first use)", "load weights"} & set(running.timings)
     assert len(output.asset.faces) > 0
     pipeline.unload()
     pipeline.load("cpu")  # cached now: loads at once, no second download

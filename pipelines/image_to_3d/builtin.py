@@ -100,23 +100,6 @@ def extract(field: np.ndarray, size: int, z_centre: float) -> trimesh.Trimesh:
     return mesh
 
 
-def drop_fins(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Remove faces that share all three vertices with another face.
-
-    Quadric decimation now and then folds a closed mesh into a zero-volume
-    pair of triangles hanging off one edge; dropping both keeps it watertight.
-    """
-    groups = trimesh.grouping.group_rows(np.sort(mesh.faces, axis=1), require_count=None)
-    repeated = [group for group in groups if len(group) > 1]
-    if not repeated:
-        return mesh
-    keep = np.ones(len(mesh.faces), dtype=bool)
-    keep[np.concatenate(repeated)] = False
-    mesh.update_faces(keep)
-    mesh.remove_unreferenced_vertices()
-    return mesh
-
-
 def sample(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Bilinear colours of `image` at world image-plane coordinates (u right, v up) in [-0.5, 0.5]."""
     size, count = image.shape[0], len(u)
@@ -245,7 +228,7 @@ class BuiltinImageTo3D(Pipeline):
             # Before decimation: Taubin on the even marching-cubes triangles keeps the volume.
             trimesh.smoothing.filter_taubin(mesh, iterations=SMOOTH_ITERATIONS)
         with stages.stage("decimate", 0.55):
-            mesh = drop_fins(decimate(mesh, opts["face_count"]))
+            mesh = decimate(mesh, opts["face_count"])  # also drops the fins a fold leaves
             mesh.fix_normals()
         with stages.stage("texture" if opts["textured"] else "colour", 0.7):
             shader = HullShader(views, field, z_centre) if multi else FrontShader(views["front"])

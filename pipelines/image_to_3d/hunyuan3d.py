@@ -102,38 +102,28 @@ class _Hunyuan3D(TorchPipeline):
         return True, f"weights for {self.model} ({self.subfolder}) download on first use"
 
     # -- residency ----------------------------------------------------------------------
-    def load(self, device: str) -> None:
-        """Load cached weights onto `device`; uncached ones are downloaded inside `run`, where progress shows."""
-        self.device = device
-        if self.pipe is not None:
-            self.pipe.to(device)
-            return
-        path = self.local_weights()
-        if path is not None:
-            self._load_pipe(path)
-
-    def _load_pipe(self, path: Path) -> None:
-        import torch
-        from hy3dgen.shapegen import Hunyuan3DDiTFlowMatchingPipeline
-
-        device = self.device or "cuda"
-        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
-        # An absolute path makes hy3dgen read this folder instead of $HY3DGEN_MODELS or the hub.
-        self.pipe = Hunyuan3DDiTFlowMatchingPipeline.from_pretrained(
-            str(path.resolve()), device=device, dtype=dtype, subfolder=self.subfolder,
-            use_safetensors=True, variant="fp16",
-        )
-
-    def _ensure_pipe(self, stages: Stages) -> None:
-        if self.pipe is not None:
-            return
+    def load(self, device: str, stages: Stages | None = None) -> None:
+        """Download the weights if they are not on this machine (a stage with progress), then load them onto `device`."""
+        stages = stages or Stages()
         path = self.local_weights()
         if path is None:
             if Path(self.model).is_dir():
                 raise PipelineUnavailable(self.extra_availability()[1])
             path = download_snapshot(self.model, self.weight_files(), stages, 0.05)
         with stages.stage("load weights", 0.08):
-            self._load_pipe(path)
+            self._load_pipe(path, device)
+        self.device = device
+
+    def _load_pipe(self, path: Path, device: str) -> None:
+        import torch
+        from hy3dgen.shapegen import Hunyuan3DDiTFlowMatchingPipeline
+
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+        # An absolute path makes hy3dgen read this folder instead of $HY3DGEN_MODELS or the hub.
+        self.pipe = Hunyuan3DDiTFlowMatchingPipeline.from_pretrained(
+            str(path.resolve()), device=device, dtype=dtype, subfolder=self.subfolder,
+            use_safetensors=True, variant="fp16",
+        )
 
     # -- work -------------------------------------------------------------------------------
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
@@ -148,7 +138,6 @@ class _Hunyuan3D(TorchPipeline):
             sources = {"front": sources["front"]}
         with stages.stage("preprocess", 0.02):
             views = {v.name: v for v in prepare_views(sources, opts["remove_background"], CANVAS)}
-        self._ensure_pipe(stages)
         condition = {name: rgba(view) for name, view in views.items()} if self.multiview else rgba(views["front"])
         steps = opts["steps"]
 

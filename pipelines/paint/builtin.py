@@ -41,14 +41,11 @@ def check_texture_size(value) -> int:
 
 
 def check_paintable(scene: trimesh.Scene) -> None:
-    """Reject meshes xatlas cannot give any UV area to, or too large to unwrap in reasonable time."""
+    """Reject meshes too large to unwrap in reasonable time (`load_scene` already refused those without area)."""
     faces = sum(len(g.faces) for g in scene.geometry.values())
     if faces > MAX_PAINT_FACES:
         raise InputError(f"The mesh has {faces:,} faces; painting takes up to {MAX_PAINT_FACES:,}. "
                          "Decimate it first (Mesh tools, target faces).")
-    if not any((g.area_faces > 0).any() for g in scene.geometry.values()):
-        raise InputError("Every face of the mesh has zero area (its triangles are lines or points), so there is "
-                         "no surface to unwrap and paint; upload a mesh with real surface.")
 
 
 def node_instances(scene: trimesh.Scene) -> dict[str, np.ndarray]:

@@ -10,11 +10,14 @@ cache or `$HY3DGEN_MODELS`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import trimesh
 
 from ..base import GiB, Pipeline, PipelineOutput, Stages, free_cuda_cache
 from ..errors import InputError
+from ..hub import download_snapshot
 from ..image_io import load_image
 from ..mesh.io import load_scene
 from ..mesh.texture import with_texture
@@ -22,6 +25,7 @@ from ..segment.builtin import flatten
 from .builtin import check_paintable, check_texture_size
 
 MODEL_ID = "tencent/Hunyuan3D-2"
+WEIGHT_FOLDERS = ["hunyuan3d-delight-v2-0/*", "hunyuan3d-paint-v2-0/*"]
 
 
 class Hunyuan3DPaintAdapter(Pipeline):
@@ -52,11 +56,19 @@ class Hunyuan3DPaintAdapter(Pipeline):
         self.model_path = model_path
         self.paint = paint_pipeline
 
-    def load(self, device: str) -> None:
+    def load(self, device: str, stages: Stages | None = None) -> None:
+        """Fetch the delight and paint folders unless `model_path` is a local folder (a stage with progress), then load.
+
+        hy3dgen would download them itself, unseen; a local folder makes it read that instead.
+        """
         if self.paint is None:
             from hy3dgen.texgen import Hunyuan3DPaintPipeline
 
-            self.paint = Hunyuan3DPaintPipeline.from_pretrained(self.model_path)
+            stages = stages or Stages()
+            folder = (Path(self.model_path) if Path(self.model_path).is_dir()
+                      else download_snapshot(self.model_path, WEIGHT_FOLDERS, stages, 0.02))
+            with stages.stage("load weights", 0.05):
+                self.paint = Hunyuan3DPaintPipeline.from_pretrained(str(folder.resolve()))
         self.to(device)
 
     def _diffusion_pipelines(self) -> list:
@@ -93,8 +105,6 @@ class Hunyuan3DPaintAdapter(Pipeline):
             image = load_image(inputs["image"], "reference image")
         warnings = [f"Hunyuan3D-2 paint uses only the front image; the {view} view was ignored."
                     for view in ("back_image", "left_image", "right_image") if inputs.get(view) is not None]
-        if self.paint is None:
-            self.load(inputs.get("device") or "cuda")
         self.paint.config.texture_size = size
         if hasattr(self.paint, "render"):
             self.paint.render.set_default_texture_resolution(size)

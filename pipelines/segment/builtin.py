@@ -100,9 +100,6 @@ class BuiltinSegmentPipeline(Pipeline):
         with stages.stage("load", 0.05):
             scene = load_scene(inputs["mesh"])
             mesh = flatten(scene)
-        if not (mesh.area_faces > 0).any():
-            raise InputError("Every face of the mesh has zero area (its triangles are lines or points); "
-                             "there is no surface to segment.")
         if len(mesh.faces) < count:
             raise InputError(f"The mesh has only {len(mesh.faces)} faces; ask for at most that many parts.")
         with stages.stage("segment", 0.2):

@@ -70,7 +70,7 @@ class BuiltinTextTo3D(Pipeline):
         self._embeddings: np.ndarray | None = None
         self._nouns: dict[str, int] | None = None
 
-    def load(self, device: str) -> None:
+    def load(self, device: str, stages: Stages | None = None) -> None:
         """Load the sentence encoder (on the CPU: it is small), embed every template description once and
         index the nouns the descriptions name their objects by."""
         if self.encoder is None:
