@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+from pipelines import environments
 from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, describe_hardware, parse_budget
 from queueing.gpu_manager import DEFAULT_WAIT_S
 from queueing.limits import ClientLimits, LimitExceeded, parse_job_timeouts
@@ -257,6 +259,10 @@ def add_health_route(demo: gr.Blocks, studio: Studio) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Start the studio; `python app.py models ...` manages the models' environments instead."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["models"]:
+        raise SystemExit(environments.main(argv[1:]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     studio = studio_from_args(args)

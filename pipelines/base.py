@@ -85,7 +85,8 @@ class Pipeline:
         weights_bytes / peak_bytes: declared footprint; the GPU manager replaces
             them with measured values after the first load and run.
         requires: importable module names it needs.
-        install_hint: the command that installs what `requires` names.
+        install_hint: the command that installs what `requires` names (for a model with an
+            `environment`, its install command unless this says more).
         priority: higher wins when `"auto"` picks among available pipelines.
         reentrant: one loaded instance may serve two jobs at once.
         supports_offload: `enable_offload` can run it on a GPU too small to hold it.
@@ -93,8 +94,9 @@ class Pipeline:
             component plus working memory); 0 means peak_bytes plus a quarter of the weights.
         timeout_s: how long one job may run, when the feature's default is too short
             (0 keeps the default; `--job-timeout` overrides both, see queueing.limits).
-        python: the interpreter of the pipeline's own environment (its torch build and
-            extensions); empty means the studio's. Its worker process is started with it.
+        environment: the model spec (`pipelines/specs/NAME.toml`) whose environment its
+            worker runs in once installed (`python app.py models install NAME`); until then
+            it runs in the studio's Python if that has its `requires`.
         measures_itself: the pipeline sets `measured_weights_bytes` after a load and
             `measured_peak_bytes` after a run (a worker does, inside its own process);
             the GPU manager uses those instead of its own meters, which see only the
@@ -115,7 +117,7 @@ class Pipeline:
     supports_offload: bool = False
     offload_peak_bytes: int = 0
     timeout_s: float = 0
-    python: str = ""
+    environment: str = ""
     measures_itself: bool = False
     measured_weights_bytes: int | None = None
     measured_peak_bytes: int | None = None
@@ -124,14 +126,29 @@ class Pipeline:
         self.device: str | None = None
 
     # -- availability ---------------------------------------------------------
+    @property
+    def python(self) -> str:
+        """The interpreter its worker is started with: its installed environment's, else "" (the studio's)."""
+        if not self.environment:
+            return ""
+        from .environments import interpreter
+
+        return interpreter(self.environment) or ""
+
     def missing_requirements(self) -> list[str]:
+        """What its code imports that its Python lacks (its own environment was checked when installed)."""
+        if self.python:
+            return []
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
     def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
         """(available, reason) on a machine offering `device_kinds`."""
         missing = self.missing_requirements()
         if missing:
-            hint = f"; install with: {self.install_hint}" if self.install_hint else ""
+            from .environments import install_command
+
+            command = self.install_hint or (install_command(self.environment) if self.environment else "")
+            hint = f"; install with: {command}" if command else ""
             return False, f"missing package(s): {', '.join(missing)}{hint}"
         if not any(d in device_kinds for d in self.devices):
             return False, f"needs a {' or '.join(self.devices)} device; this machine has {', '.join(sorted(device_kinds))}"
@@ -209,7 +226,8 @@ class TorchPipeline(Pipeline):
     """A pipeline whose weights are one torch object with `.to(device)` (a diffusers-style `pipe`).
 
     `model` is a hub repository id or a local folder saved with `save_pretrained`;
-    it defaults to the environment variable `env_var`, then to `repo_id`.
+    it defaults to the environment variable `env_var`, then to the folder its model
+    install was given (`models install NAME --weights DIR`), then to `repo_id`.
     """
 
     repo_id: str = ""
@@ -218,7 +236,15 @@ class TorchPipeline(Pipeline):
     def __init__(self, model: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.pipe = None
-        self.model = str(model or (os.environ.get(self.env_var) if self.env_var else None) or self.repo_id)
+        self.model = str(model or (os.environ.get(self.env_var) if self.env_var else None)
+                         or self.installed_weights() or self.repo_id)
+
+    def installed_weights(self) -> str | None:
+        if not self.environment:
+            return None
+        from .environments import installed_weights
+
+        return installed_weights(self.environment, self.repo_id)
 
     def spawn_kwargs(self) -> dict:
         return {"model": self.model}

@@ -69,7 +69,7 @@ class _ShapE(TorchPipeline):
 
     devices = ("cuda", "cpu")
     requires = ("torch", "diffusers", "transformers")
-    install_hint = "pip install -r requirements.txt (torch, diffusers, transformers)"
+    environment = "shap-e"
     priority = 10
 
     # -- weights ----------------------------------------------------------------

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines import environments
 from pipelines.base import FEATURES, Pipeline, ProgressCallback
 from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import check_format
@@ -364,7 +365,12 @@ class Studio:
             "workers": self.supervisor.workers(),
             "jobs": self.jobs.counts(),
             "recent_jobs": [job_summary(r) for r in self.jobs.recent(10, owner=self.owner_filter(user))],
+            "models": self.models(),
         }
+
+    def models(self) -> list[dict]:
+        """Every model's environment: installed or not, disk use, licence, and the command that installs it."""
+        return environments.listing()
 
 
 def job_summary(record: dict) -> dict:

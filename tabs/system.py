@@ -1,7 +1,8 @@
 """System tab: devices, memory, resident pipelines, queue (`/system_status`) and pipelines (`/list_pipelines`).
 
 The GPU manager's view is also shown as a table: per device its budget and use, and each resident
-pipeline with its measured sizes, tier, in-use flag and last use.
+pipeline with its measured sizes, tier, in-use flag and last use; then the worker processes, and the
+models' environments with the command that installs each missing one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ def memory_report(memory: dict) -> str:
     return "\n".join(lines)
 
 
+def models_report(models: list[dict]) -> str:
+    """The models' environments as Markdown: installed or not (with the command that installs it), disk, licence."""
+    lines = ["**Models** (each in an environment of its own; `python app.py models list`)", "",
+             "| model | features | VRAM GiB | installed | licence |", "| --- | --- | --- | --- | --- |"]
+    for m in models:
+        state = f"yes, {m['disk_gib']} GiB on disk" if m["installed"] else f"no: `{m['command']}`"
+        lines.append(f"| {m['label']} | {', '.join(m['features'])} | {m['vram_gib']:g} | {state} | "
+                     f"{m['licence']} ({m['licence_applies']}) |")
+    return "\n".join(lines)
+
+
 def workers_report(workers: list[dict]) -> str:
     """The worker processes as Markdown: what each runs, its process id and whether it is busy."""
     lines = ["**Worker processes**", "", "| worker | pid | state | jobs |", "| --- | --- | --- | --- |"]
@@ -65,7 +77,8 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         return studio.registry.listing()
 
     def memory_view() -> str:
-        return memory_report(studio.manager.status()) + "\n\n" + workers_report(studio.supervisor.workers())
+        return "\n\n".join([memory_report(studio.manager.status()), workers_report(studio.supervisor.workers()),
+                            models_report(studio.models())])
 
     with gr.Tab("System", id="system"):
         with gr.Row():

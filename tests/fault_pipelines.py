@@ -104,6 +104,22 @@ class CudaProbe(Pipeline):
         return _box(stages, ran_on=inputs["device"])
 
 
+class EnvironmentProbe(Pipeline):
+    """A model with an environment of its own (the spec `tiny-model` that tests/test_environments.py writes):
+    it imports its upstream's `tinymodel`, which only that environment has, and says which Python ran it."""
+
+    name, feature, devices = "test-environment-probe", "text_to_3d", ("cpu",)
+    environment = "tiny-model"
+    requires = ("tinymodel",)
+
+    def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
+        import sys
+
+        import tinymodel
+
+        return _box(stages, prefix=sys.prefix, answer=tinymodel.answer(inputs["prompt"]))
+
+
 class LeakyRefusal(Pipeline):
     """Refuses its input with a message that names server paths, as a library's error text can."""
 

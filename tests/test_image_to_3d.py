@@ -315,7 +315,7 @@ def test_list_pipelines_names_what_hunyuan3d_lacks_and_how_to_install_it(client,
         assert row["available"] is False
         if missing:
             assert row["reason"].startswith(f"missing package(s): {', '.join(missing)}")
-            assert "pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2" in row["reason"]
+            assert "install with: python app.py models install hunyuan3d-2 (Tencent Hunyuan" in row["reason"]
         else:
             assert "needs a cuda device" in row["reason"]
     assert not listing["auto"].startswith("hunyuan3d")

@@ -425,7 +425,7 @@ def test_zero_area_faces_among_real_ones_are_kept(tmp_path):
 def test_hunyuan_adapter_says_why_it_is_unavailable():
     ok, reason = Hunyuan3DPaintAdapter().availability({"cpu"})
     assert not ok
-    assert "pip install -r requirements-models.txt" in reason and "CUDA" in reason
+    assert "python app.py models install hunyuan3d-2" in reason and "CUDA" in reason
 
 
 # -- the endpoint -----------------------------------------------------------------------------------
@@ -477,9 +477,9 @@ def test_paint_endpoint_errors(client, tmp_path):
     fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     with pytest.raises(Exception, match="has no faces|could not be read"):
         call_paint(client, fake, prompt="wood")
-    with pytest.raises(Exception, match="hunyuan3d-2-paint' is not available here.*requirements-models.txt"):
+    with pytest.raises(Exception, match="hunyuan3d-2-paint' is not available here.*models install hunyuan3d-2"):
         call_paint(client, bunny, prompt="red", pipeline="hunyuan3d-2-paint")
     listing = client.predict(api_name="/list_pipelines")["paint_mesh"]
     hunyuan = next(p for p in listing["pipelines"] if p["name"] == "hunyuan3d-2-paint")
-    assert not hunyuan["available"] and "requirements-models.txt" in hunyuan["reason"]
+    assert not hunyuan["available"] and "models install hunyuan3d-2" in hunyuan["reason"]
     assert listing["auto"] == "builtin"

@@ -72,8 +72,7 @@ class _Hunyuan3D(TorchPipeline):
     feature = "image_to_3d"
     devices = ("cuda",)
     requires = ("torch", "torchvision", "hy3dgen", "einops", "pymeshlab", "yaml")
-    install_hint = ("pip install -r requirements-models.txt && pip install --no-deps hy3dgen==2.0.2 "
-                    "(Tencent Hunyuan non-commercial licence)")
+    environment = "hunyuan3d-2"
     subfolder = ""
     multiview = False
 

@@ -38,8 +38,9 @@ class Hunyuan3DPaintAdapter(Pipeline):
     weights_bytes = 6 * GiB
     peak_bytes = 14 * GiB
     requires = ("torch", "diffusers", "hy3dgen", "custom_rasterizer")
-    install_hint = ("pip install -r requirements-models.txt, then build hy3dgen's custom_rasterizer CUDA extension "
-                    "(Hunyuan3D-2 repository, hy3dgen/texgen/custom_rasterizer: pip install .) on a CUDA machine")
+    environment = "hunyuan3d-2"
+    install_hint = ("python app.py models install hunyuan3d-2, then build hy3dgen's custom_rasterizer CUDA extension "
+                    "into that environment (Hunyuan3D-2 repository, hy3dgen/texgen/custom_rasterizer: pip install .)")
 
     def availability(self, device_kinds: set[str]) -> tuple[bool, str]:
         """The GPU comes first in the reason: without CUDA no install makes it run."""
