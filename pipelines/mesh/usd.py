@@ -33,7 +33,7 @@ def root_layer_of_package(members: list[str], folder: Path, label: str) -> Path:
 
 def check_layers(layer_path: Path, root: Path, label: str) -> None:
     """Refuse a layer stack that composes files outside `root` or missing from the upload, before opening it."""
-    from pxr import Sdf, UsdUtils
+    from pxr import Sdf
 
     seen, pending = set(), [layer_path.resolve()]
     while pending:
@@ -41,10 +41,11 @@ def check_layers(layer_path: Path, root: Path, label: str) -> None:
         if current in seen:
             continue
         seen.add(current)
-        if Sdf.Layer.FindOrOpen(str(current)) is None:
+        layer = Sdf.Layer.FindOrOpen(str(current))
+        if layer is None:
             raise InputError(f"'{label}' could not be read as USD: a layer is damaged. Export it again.")
-        sublayers, references, payloads = UsdUtils.ExtractExternalReferences(str(current))
-        for reference in [*sublayers, *references, *payloads]:
+        # Sublayers, references and payloads; textures are checked where they are read.
+        for reference in layer.GetCompositionAssetDependencies():
             target = inside(root, current.parent, reference)
             if target is None:
                 raise InputError(f"'{label}' composes files outside the upload ('{reference}'); upload a .usdz "
