@@ -52,13 +52,19 @@ def material_report(material) -> dict:
 def read(path: str) -> dict:
     reset()
     import_file(path)
-    meshes = [o for o in bpy.data.objects if o.type == "MESH"]
+    armatures = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"]
+    for armature in armatures:  # sizes in the bind pose, not in a frame of the preview animation
+        armature.data.pose_position = "REST"
+    bpy.context.view_layer.update()
+    # Blender's glTF importer adds a sphere that only draws the bones.
+    bone_shapes = {bone.custom_shape for armature in armatures for bone in armature.pose.bones}
+    meshes = [o for o in bpy.context.scene.objects if o.type == "MESH" and o not in bone_shapes]
     corners = [o.matrix_world @ Vector(c) for o in meshes for c in o.bound_box]
     used = {slot.material.name: slot.material for o in meshes for slot in o.material_slots if slot.material}
     return {
         "file": path,
         "materials": [material_report(m) for m in used.values()],
-        "armatures": [{"name": o.name, "bones": len(o.data.bones)} for o in bpy.data.objects if o.type == "ARMATURE"],
+        "armatures": [{"name": o.name, "bones": len(o.data.bones)} for o in armatures],
         "meshes": [{"name": o.name, "faces": len(o.data.polygons), "vertex_groups": len(o.vertex_groups),
                     "colour_attributes": len(o.data.color_attributes),
                     "armature": next((m.object.name for m in o.modifiers if m.type == "ARMATURE" and m.object), None)}

@@ -118,7 +118,7 @@ def test_textured_usdz_from_image_to_3d_and_paint_passes_validation(client):
         assert any(name.endswith(".png") for name in package.namelist())
     assert usd_validation_errors(Path(usdz)) == []
     _, painted, _ = client.predict(mesh=handle_file(str(ASSETS / "capsule.glb")), prompt="weathered oak wood",
-                                   texture_size=256, output_format="usdz", api_name="/paint_mesh")
+                                   texture_size=512, output_format="usdz", api_name="/paint_mesh")
     assert usd_validation_errors(Path(painted)) == []
     mesh = next(iter(load_scene(painted).geometry.values()))
     assert texture_of(mesh) is not None and mesh.visual.uv is not None
