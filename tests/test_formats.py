@@ -346,3 +346,44 @@ def test_bad_fbx_and_usd_are_refused_clearly(tmp_path, written, name, data, mess
     with pytest.raises(InputError, match=message) as error:
         load_scene(tmp_path / name)
     assert str(tmp_path) not in str(error.value)
+
+
+def test_usd_quads_in_centimetres_and_z_up_arrive_as_metres_y_up(tmp_path):
+    """Polygons are fanned into triangles, faceVarying UVs kept, units and up axis turned into glTF's."""
+    from pxr import Sdf, Usd, UsdGeom
+
+    stage = Usd.Stage.CreateNew(str(tmp_path / "slab.usda"))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    UsdGeom.SetStageMetersPerUnit(stage, 0.01)
+    xform = UsdGeom.Xform.Define(stage, "/Slab")
+    xform.AddTranslateOp().Set((0.0, 0.0, 50.0))
+    mesh = UsdGeom.Mesh.Define(stage, "/Slab/Top")
+    mesh.CreatePointsAttr([(0, 0, 0), (200, 0, 0), (200, 100, 0), (0, 100, 0), (300, 50, 0)])
+    mesh.CreateFaceVertexCountsAttr([4, 3])
+    mesh.CreateFaceVertexIndicesAttr([0, 1, 2, 3, 1, 4, 2])
+    uv = UsdGeom.PrimvarsAPI(mesh).CreatePrimvar("st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.faceVarying)
+    uv.Set([(0, 0), (1, 0), (1, 1), (0, 1), (0, 0), (1, 0.5), (0, 1)])
+    stage.GetRootLayer().Save()
+    scene = load_scene(tmp_path / "slab.usda")
+    assert scene_stats(scene)["faces"] == 3
+    # Z-up centimetres: x 0..3 m, up (Y) = the 0.5 m lift, and the slab's depth runs along -Z.
+    np.testing.assert_allclose(scene.bounds, [[0.0, 0.5, -1.0], [3.0, 0.5, 0.0]], atol=1e-9)
+    (slab,) = scene.geometry.values()
+    assert slab.visual.uv is not None and len(slab.visual.uv) == len(slab.vertices)
+    # The two corners both polygons share have different UVs in each, so they stay apart: 5 points, 7 vertices.
+    assert len(slab.vertices) == 7
+
+
+def test_usd_value_clips_are_refused(tmp_path):
+    """Clips name more layers (by pattern too) that USD opens only when values are read: not checkable up front."""
+    from pxr import Sdf, Usd, UsdGeom
+
+    stage = Usd.Stage.CreateNew(str(tmp_path / "clipped.usda"))
+    mesh = UsdGeom.Mesh.Define(stage, "/Thing")
+    mesh.CreatePointsAttr([(0, 0, 0), (1, 0, 0), (0, 1, 0)])
+    mesh.CreateFaceVertexCountsAttr([3])
+    mesh.CreateFaceVertexIndicesAttr([0, 1, 2])
+    stage.GetPrimAtPath("/Thing").SetMetadata("clips", {"default": {"assetPaths": [Sdf.AssetPath("/etc/clip.usd")]}})
+    stage.GetRootLayer().Save()
+    with pytest.raises(InputError, match="value clips"):
+        load_scene(tmp_path / "clipped.usda")

@@ -68,7 +68,12 @@ def read_usd(layer_path: Path, root: Path, label: str, max_faces: int, warnings:
     to_glb = _stage_to_glb(stage)
     cache = UsdGeom.XformCache(time)
     scene, faces = trimesh.Scene(), 0
-    for prim in Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()):
+    prims = list(Usd.PrimRange(stage.GetPseudoRoot(), Usd.TraverseInstanceProxies()))
+    if any(prim.HasAuthoredMetadata("clips") for prim in prims):
+        # Value clips name more layers (by pattern, too) that are opened only when values are read.
+        raise InputError(f"'{label}' uses USD value clips, which the studio does not read; flatten it "
+                         "(usdcat --flatten) or export it again without clips.")
+    for prim in prims:
         if not prim.IsA(UsdGeom.Mesh) or not _shown(UsdGeom.Imageable(prim), time):
             continue
         usd_mesh = UsdGeom.Mesh(prim)
@@ -78,6 +83,7 @@ def read_usd(layer_path: Path, root: Path, label: str, max_faces: int, warnings:
             raise InputError(f"{label} has more than {max_faces:,} faces; the limit is {max_faces:,}. Decimate it first.")
         world = np.asarray(cache.GetLocalToWorldTransform(prim), dtype=np.float64) @ to_glb
         for name, mesh in _meshes(usd_mesh, counts, world, time, root, label, warnings):
+            name = name if name not in scene.geometry else f"{name}_{len(scene.geometry)}"
             scene.add_geometry(mesh, geom_name=name, node_name=name)
     return scene
 
@@ -249,7 +255,7 @@ def _apply_look(mesh: trimesh.Trimesh, look: dict, uv: np.ndarray | None, colour
     material = trimesh.visual.material.PBRMaterial(
         baseColorFactor=[*_rgba(np.asarray([color]))[0][:3], 255], metallicFactor=metallic, roughnessFactor=roughness,
         baseColorTexture=look["texture"] if uv is not None else None)
-    mesh.visual = trimesh.visual.TextureVisuals(uv=uv if look["texture"] is not None else None, material=material)
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
 
 
 def _rgba(values: np.ndarray) -> np.ndarray:
