@@ -76,7 +76,7 @@ def glb_bytes(scene: trimesh.Scene) -> bytes:
     return trimesh.exchange.gltf.export_glb(scene, include_normals=True, tree_postprocessor=matte_bare_primitives)
 
 
-# What the studio gives a mesh that has colours but no material of its own.
+# The material the studio gives a mesh that has none of its own (colours alone, or nothing).
 MATTE = {"metallicFactor": 0.0, "roughnessFactor": 0.8}
 
 
@@ -159,7 +159,7 @@ def glb_to_fbx(glb: Path, fbx: Path) -> None:
     if result.returncode != 0 or not fbx.exists():
         raise RuntimeError(f"FBX export failed: {result.stderr.strip() or result.stdout.strip()[-500:]}")
     document = fbx_format.read_fbx(fbx.read_bytes())
-    # A primitive without a material is glTF's default material: fully metallic, fully rough.
+    # What glTF means by no material (fully metallic and rough) for assimp's own default material.
     fbx_format.set_pbr(document, factors, default=(1.0, 1.0))
     fbx.write_bytes(fbx_format.write_fbx_bytes(document))
 

@@ -406,7 +406,7 @@ def _load_fbx(source: Path, root: Path, tmp: Path, label: str, warnings: list | 
         raise InputError(f"'{label}' could not be read as FBX: the file is damaged or uses features assimp cannot "
                          "read. Export it again, or as GLB.")
     scene = as_scene(_load_with_trimesh(glb, label, "fbx"))
-    scene.apply_scale(_fbx_unit_scale(document))
+    _scale_in_place(scene, _fbx_unit_scale(document))
     pbr = fbx_format.read_pbr(document)
     for geom in scene.geometry.values():
         material = getattr(getattr(geom, "visual", None), "material", None)
@@ -449,6 +449,17 @@ def _confine_fbx_textures(document, source: Path, root: Path) -> list[str]:
         return []
     return [f"The texture(s) {', '.join(missing)} named in '{source.name}' are not in the upload, so the mesh has "
             "no texture; upload a .zip holding the .fbx with its textures, or embed them in the FBX."]
+
+
+def _scale_in_place(scene: trimesh.Scene, factor: float) -> None:
+    """Scale the meshes and their nodes' offsets (trimesh's `Scene.scaled` copies, and its copies drop glTF colours)."""
+    for geom in scene.geometry.values():
+        geom.apply_scale(factor)
+    for (parent, child), data in list(scene.graph.transforms.edge_data.items()):
+        matrix = np.array(data.get("matrix", np.eye(4)), dtype=np.float64)
+        matrix[:3, 3] *= factor
+        rest = {key: value for key, value in data.items() if key != "matrix"}
+        scene.graph.update(frame_from=parent, frame_to=child, matrix=matrix, **rest)
 
 
 def _fbx_unit_scale(document) -> float:
