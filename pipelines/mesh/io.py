@@ -37,6 +37,8 @@ MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
 # What an FBX's (usually compressed) arrays may hold once assimp expands them.
 MAX_FBX_ARRAY_BYTES = 1024**3
+FBX_READ_SECONDS = 300
+FBX_TEXTURE_FIELDS = (b"FileName", b"Filename", b"RelativeFilename")
 USD_FORMATS = ("usd", "usda", "usdc", "usdz")
 # Mesh text deflates about 3-10x; a large member packed far tighter is a zip bomb, not a mesh.
 MAX_ZIP_RATIO, ZIP_RATIO_FROM_BYTES = 200, 64 * 1024**2
@@ -373,7 +375,8 @@ def _load_with_trimesh(source: Path, label: str, fmt: str):
 
 
 def _load_fbx(source: Path, root: Path, tmp: Path, label: str, warnings: list | None) -> trimesh.Scene:
-    """Binary FBX through assimp (FBX to GLB), then trimesh; units, up axis and PBR factors from the FBX itself.
+    """Binary FBX through assimp (FBX to GLB), then trimesh; units and PBR factors from the FBX itself
+    (assimp turns the up axis).
 
     Texture paths the FBX names are pointed at files inside the upload (or cleared) before assimp
     opens it, so assimp never reads a file outside the upload.
@@ -391,7 +394,8 @@ def _load_fbx(source: Path, root: Path, tmp: Path, label: str, warnings: list | 
     if document.array_bytes > MAX_FBX_ARRAY_BYTES:
         raise InputError(f"'{label}' holds {document.array_bytes / 1024**3:.1f} GiB of geometry once unpacked; the "
                          "studio takes up to 1 GiB. Decimate it first.")
-    found = _confine_fbx_textures(document, source, root)
+    # A zip's files are searched throughout; beside a lone upload, only its own folder.
+    found = _confine_fbx_textures(document, source, root, root.rglob("*") if root == tmp else source.parent.iterdir())
     if warnings is not None:
         warnings.extend(found)
     staged, glb = tmp / "upload.fbx", tmp / "upload-from-fbx.glb"
@@ -418,19 +422,16 @@ def _load_fbx(source: Path, root: Path, tmp: Path, label: str, warnings: list | 
     return scene
 
 
-FBX_READ_SECONDS = 300
-FBX_TEXTURE_FIELDS = (b"FileName", b"Filename", b"RelativeFilename")
-
-
-def _confine_fbx_textures(document, source: Path, root: Path) -> list[str]:
-    """Point every texture and video path at its file inside `root` (found by path, else by name).
+def _confine_fbx_textures(document, source: Path, root: Path, candidates) -> list[str]:
+    """Point every texture and video path at its file inside `root` (found by path, else by name among
+    `candidates`), and return warnings for the textures that are missing.
 
     A path that reaches outside `root` becomes its bare file name: assimp can still match it to the
     image embedded in the FBX, and it names nothing outside the folder assimp reads from.
     """
     objects = document.find(b"Objects")
     nodes = [n for n in (objects.children if objects else []) if n.name in (b"Texture", b"Video")]
-    files = {p.name.lower(): p for p in root.rglob("*") if p.is_file()}
+    files = {p.name.lower(): p for p in candidates if p.is_file()}
     embedded, wanted = set(), set()
     for node in nodes:
         fields = [c for c in node.children if c.name in FBX_TEXTURE_FIELDS and c.properties and c.properties[0][0] == b"S"]
