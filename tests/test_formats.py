@@ -408,3 +408,37 @@ def test_damaged_fbx_and_usdz_fail_with_a_clear_message(tmp_path, written, fmt):
             load_scene(path)
         except InputError as error:
             assert str(tmp_path) not in str(error) and "Traceback" not in str(error)
+
+
+def test_usd_material_subsets_become_parts_with_their_materials(tmp_path):
+    """A mesh whose faces are bound to two materials (GeomSubsets, as Blender writes multi-material objects)."""
+    from pxr import Gf, Sdf, Usd, UsdGeom, UsdShade
+
+    stage = Usd.Stage.CreateNew(str(tmp_path / "two.usda"))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
+    UsdGeom.SetStageMetersPerUnit(stage, 1.0)
+    mesh = UsdGeom.Mesh.Define(stage, "/Thing")
+    mesh.CreatePointsAttr([(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (2, 0, 0)])
+    mesh.CreateFaceVertexCountsAttr([3, 3, 3])
+    mesh.CreateFaceVertexIndicesAttr([0, 1, 2, 0, 2, 3, 1, 4, 2])
+
+    def material(path, rgb, metallic):
+        made = UsdShade.Material.Define(stage, path)
+        shader = UsdShade.Shader.Define(stage, f"{path}/surface")
+        shader.CreateIdAttr("UsdPreviewSurface")
+        shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*rgb))
+        shader.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(metallic)
+        made.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
+        return made
+
+    binding = UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
+    binding.Bind(material("/Blue", (0, 0, 1), 0.0))
+    subset = binding.CreateMaterialBindSubset("gold", [2])
+    UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(material("/Gold", (1, 0.8, 0), 1.0))
+    stage.GetRootLayer().Save()
+    parts = sorted(load_scene(tmp_path / "two.usda").geometry.values(), key=lambda m: len(m.faces))
+    assert [len(p.faces) for p in parts] == [1, 2]  # the subset's face, and the faces left to the mesh's material
+    assert list(parts[0].visual.material.baseColorFactor) == [255, 204, 0, 255]
+    assert parts[0].visual.material.metallicFactor == 1.0
+    assert list(parts[1].visual.material.baseColorFactor) == [0, 0, 255, 255]
+    assert parts[1].visual.material.metallicFactor == 0.0

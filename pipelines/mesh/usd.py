@@ -125,8 +125,9 @@ def _meshes(usd_mesh, counts, world, time, root, label, warnings):
     positions = np.column_stack([points[corners], np.ones(len(corners))]) @ world
     subsets = UsdShade.MaterialBindingAPI(prim).GetMaterialBindSubsets()
     groups = [(s.GetPrim(), np.asarray(s.GetIndicesAttr().Get(time) or [], dtype=np.int64)) for s in subsets]
-    if not groups:
-        groups = [(prim, np.arange(len(counts)))]
+    # Faces in no subset keep the mesh's own material.
+    rest = np.setdiff1d(np.arange(len(counts)), np.concatenate([ids for _, ids in groups]) if groups else [])
+    groups = [*groups, (prim, rest)] if len(rest) else groups
     name = prim.GetName()
     for index, (bound, face_ids) in enumerate(groups):
         keep = np.isin(face_of_triangle, face_ids)
