@@ -160,7 +160,8 @@ def test_blender_reads_the_generated_look_not_chrome(blender_reads):
     mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
         baseColorFactor=[200, 80, 40, 255], metallicFactor=0.0, roughnessFactor=0.6))
     folder = Path(blender_reads["plain"]["fbx"]["file"]).parents[1] / "generated"
-    _, fbx = export_asset(trimesh.Scene(mesh), "fbx", folder)
+    glb, fbx = export_asset(trimesh.Scene(mesh), "fbx", folder)
+    assert_valid_glb(glb)
     (material,) = blender_io("read", str(fbx))[0]["materials"]
     assert material["metallic"] == pytest.approx(0.0, abs=1e-6)
     assert material["roughness"] == pytest.approx(0.6, abs=1e-3)
