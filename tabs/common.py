@@ -103,7 +103,7 @@ def format_picker(formats: tuple[str, ...] = OUTPUT_FORMATS) -> gr.Dropdown:
 
 
 def mesh_upload(label: str = "Mesh") -> gr.File:
-    return gr.File(label=f"{label} (glb, gltf, obj, ply, stl, off, or a .zip with obj + mtl + textures)",
+    return gr.File(label=f"{label} (glb, gltf, obj, ply, stl, off, fbx, usd/usda/usdc/usdz, or a .zip with obj + mtl + textures)",
                    file_types=MESH_FILE_TYPES, type="filepath")
 
 

@@ -6,7 +6,6 @@ meshes made here; every GLB the studio returns goes through Khronos glTF-Validat
 
 from __future__ import annotations
 
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from pipelines.errors import InputError
-from pipelines.mesh.export import FBX_UNIT_SCALE, OUTPUT_FORMATS, assimp_command
+from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import load_scene, scene_stats
 from pipelines.mesh.repair import boundary_loops, decimate, repair
 from pipelines.mesh.texture import bake_vertex_colors
@@ -42,14 +41,6 @@ def texture_of(mesh: trimesh.Trimesh):
 def only_mesh(scene: trimesh.Scene) -> trimesh.Trimesh:
     assert len(scene.geometry) == 1, list(scene.geometry)
     return next(iter(scene.geometry.values()))
-
-
-def fbx_back_to_scene(fbx: Path, tmp_path: Path) -> trimesh.Scene:
-    """Read an FBX with assimp (what DCC tools use) and hand it to trimesh as GLB."""
-    command, env = assimp_command()
-    back = tmp_path / f"{fbx.stem}-back.glb"
-    subprocess.run([*command, "export", str(fbx), str(back)], check=True, capture_output=True, env=env)
-    return trimesh.load(str(back), force="scene")
 
 
 def torus_with_hole() -> tuple[trimesh.Trimesh, int]:
@@ -245,37 +236,18 @@ def test_round_trip_every_format(client, tmp_path, source, fmt):
     if colored:
         assert viewed.visual.kind == "vertex"
 
-    if fmt in ("glb", "obj", "ply", "stl"):
-        back = only_mesh(load_scene(path))
-        assert len(back.faces) == before["faces"]
-        np.testing.assert_allclose(back.bounds, [before["bounding_box"]["min"], before["bounding_box"]["max"]],
-                                   atol=1e-4)
-        if fmt in ("glb", "obj") and textured:
-            assert texture_of(back) is not None and back.visual.uv is not None
-        if fmt in ("glb", "obj", "ply") and colored:
-            assert back.visual.kind == "vertex"
-            assert len(np.unique(back.visual.vertex_colors[:, :3], axis=0)) > 20
-        if fmt == "ply" and textured:
-            # PLY holds no texture: the texture becomes vertex colours.
-            assert back.visual.kind == "vertex"
-    elif fmt == "fbx":
-        back = fbx_back_to_scene(path, tmp_path)
-        # assimp writes centimetres: the FBX holds the metre-sized model times 100.
-        np.testing.assert_allclose(back.bounds / FBX_UNIT_SCALE,
-                                   [before["bounding_box"]["min"], before["bounding_box"]["max"]], atol=1e-3)
-        if textured:
-            assert texture_of(only_mesh(back)) is not None
-    elif fmt == "usdz":
-        from pxr import Usd, UsdGeom
-
-        stage = Usd.Stage.Open(str(path))
-        meshes = [p for p in stage.Traverse() if p.IsA(UsdGeom.Mesh)]
-        assert len(meshes) == 1
-        indices = UsdGeom.Mesh(meshes[0]).GetFaceVertexIndicesAttr().Get()
-        assert len(indices) == 3 * before["faces"]
-        with zipfile.ZipFile(path) as package:
-            pngs = [n for n in package.namelist() if n.endswith(".png")]
-        assert bool(pngs) == textured
+    # Every format the studio writes reads back through its own loader (FBX through assimp, USDZ through usd-core).
+    back = only_mesh(load_scene(path))
+    assert len(back.faces) == before["faces"]
+    np.testing.assert_allclose(back.bounds, [before["bounding_box"]["min"], before["bounding_box"]["max"]], atol=1e-4)
+    if fmt in ("glb", "obj", "fbx", "usdz") and textured:
+        assert texture_of(back) is not None and back.visual.uv is not None
+    if fmt in ("glb", "obj", "ply", "fbx", "usdz") and colored:
+        assert back.visual.kind == "vertex"
+        assert len(np.unique(back.visual.vertex_colors[:, :3], axis=0)) > 20
+    if fmt == "ply" and textured:
+        # PLY holds no texture: the texture becomes vertex colours.
+        assert back.visual.kind == "vertex"
 
 
 @pytest.mark.parametrize("suffix", ["stl", "off", "obj"])

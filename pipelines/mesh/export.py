@@ -16,11 +16,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pygltflib
 import trimesh
 from PIL import Image
 
 from ..base import as_scene
 from ..errors import InputError
+from . import fbx as fbx_format
 from .texture import vertex_colors
 
 OUTPUT_FORMATS = ("glb", "obj", "ply", "stl", "fbx", "usdz")
@@ -71,21 +73,25 @@ def glb_bytes(scene: trimesh.Scene) -> bytes:
             if bad.any():
                 normals[bad] = (0.0, 0.0, 1.0)
                 geom.vertex_normals = normals
-    return trimesh.exchange.gltf.export_glb(scene, include_normals=True, tree_postprocessor=matte_vertex_colours)
+    return trimesh.exchange.gltf.export_glb(scene, include_normals=True, tree_postprocessor=matte_bare_primitives)
 
 
-def matte_vertex_colours(tree: dict) -> None:
-    """Give vertex-coloured primitives without a material a matte one.
+# The material the studio gives a mesh that has none of its own (colours alone, or nothing).
+MATTE = {"metallicFactor": 0.0, "roughnessFactor": 0.8}
+
+
+def matte_bare_primitives(tree: dict) -> None:
+    """Give primitives without a material (vertex-coloured or plain) a matte one.
 
     glTF's default material is fully metallic, so three.js and Blender draw such meshes
-    near black wherever no environment map lights them.
+    near black wherever no environment map lights them, and FBX and USDZ would carry it on.
     """
-    bare = [p for mesh in tree.get("meshes", []) for p in mesh["primitives"]
-            if "COLOR_0" in p["attributes"] and "material" not in p]
+    bare = [p for mesh in tree.get("meshes", []) for p in mesh["primitives"] if "material" not in p]
     if not bare:
         return
     materials = tree.setdefault("materials", [])
-    materials.append({"name": "vertex_colours", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.8}})
+    coloured = any("COLOR_0" in p["attributes"] for p in bare)
+    materials.append({"name": "vertex_colours" if coloured else "matte", "pbrMetallicRoughness": dict(MATTE)})
     for primitive in bare:
         primitive["material"] = len(materials) - 1
 
@@ -140,13 +146,39 @@ def assimp_command() -> tuple[list[str], dict]:
 
 
 def glb_to_fbx(glb: Path, fbx: Path) -> None:
-    """Convert a GLB (already in FBX units) to binary FBX with assimp."""
+    """Convert a GLB (already in FBX units) to binary FBX with assimp, keeping its PBR factors.
+
+    Materials get unique names on the way (assimp keeps them), so each FBX material can be
+    given its GLB metallic and roughness afterwards in the Phong terms Blender reads.
+    """
+    factors = _name_materials_uniquely(glb)
     command, env = assimp_command()
     result = subprocess.run(
         [*command, "export", str(glb), str(fbx), "-ffbx"], capture_output=True, text=True, env=env, timeout=600
     )
     if result.returncode != 0 or not fbx.exists():
         raise RuntimeError(f"FBX export failed: {result.stderr.strip() or result.stdout.strip()[-500:]}")
+    document = fbx_format.read_fbx(fbx.read_bytes())
+    # What glTF means by no material (fully metallic and rough) for assimp's own default material.
+    fbx_format.set_pbr(document, factors, default=(1.0, 1.0))
+    fbx.write_bytes(fbx_format.write_fbx_bytes(document))
+
+
+def _name_materials_uniquely(glb: Path) -> dict[str, tuple[float, float]]:
+    """Rename the GLB's materials to unique names in place; return (metallic, roughness) by name."""
+    gltf = pygltflib.GLTF2.load_from_bytes(glb.read_bytes())
+    factors = {}
+    for index, material in enumerate(gltf.materials):
+        name = material.name or f"material_{index}"
+        if name in factors:
+            name = f"{name}_{index}"
+        material.name = name
+        pbr = material.pbrMetallicRoughness
+        metallic = pbr.metallicFactor if pbr and pbr.metallicFactor is not None else 1.0
+        roughness = pbr.roughnessFactor if pbr and pbr.roughnessFactor is not None else 1.0
+        factors[name] = (float(metallic), float(roughness))
+    glb.write_bytes(b"".join(gltf.save_to_bytes()))
+    return factors
 
 
 def write_fbx(scene: trimesh.Scene, path: Path) -> None:
@@ -175,15 +207,21 @@ def _texture_png(mesh: trimesh.Trimesh) -> bytes | None:
     return buffer.getvalue()
 
 
-def _base_color(mesh: trimesh.Trimesh) -> tuple[float, float, float]:
+def pbr_factors(mesh: trimesh.Trimesh) -> tuple[tuple[float, float, float], float, float]:
+    """(base colour 0-1, metallic, roughness) as the mesh's GLB states them.
+
+    Unset factors take glTF's defaults; meshes without a material get the studio's matte one.
+    """
     material = getattr(mesh.visual, "material", None)
-    factor = getattr(material, "baseColorFactor", None)
-    if factor is None:
-        factor = getattr(material, "main_color", None)
-    if factor is None:
-        return (0.8, 0.8, 0.8)
-    rgb = np.asarray(factor, dtype=float)[:3]
-    return tuple(float(c) for c in (rgb / 255.0 if rgb.max() > 1.0 else rgb))
+    if isinstance(material, trimesh.visual.material.SimpleMaterial):
+        material = material.to_pbr()
+    if not isinstance(material, trimesh.visual.material.PBRMaterial):
+        return (1.0, 1.0, 1.0), MATTE["metallicFactor"], MATTE["roughnessFactor"]
+    factor = material.baseColorFactor
+    rgb = (1.0, 1.0, 1.0) if factor is None else tuple(float(c) / 255.0 for c in np.asarray(factor)[:3])
+    metallic = 1.0 if material.metallicFactor is None else float(material.metallicFactor)
+    roughness = 1.0 if material.roughnessFactor is None else float(material.roughnessFactor)
+    return rgb, metallic, roughness
 
 
 def write_usdz(scene: trimesh.Scene, path: Path) -> None:
@@ -210,7 +248,9 @@ def write_usdz(scene: trimesh.Scene, path: Path) -> None:
             material = UsdShade.Material.Define(stage, f"{prim_path}_material")
             shader = UsdShade.Shader.Define(stage, f"{prim_path}_material/surface")
             shader.CreateIdAttr("UsdPreviewSurface")
-            shader.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(0.6)
+            rgb, metallic, roughness = pbr_factors(mesh)
+            shader.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(metallic)
+            shader.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(roughness)
             material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
             uv = getattr(mesh.visual, "uv", None)
             png = _texture_png(mesh) if mesh.visual.kind == "texture" and uv is not None else None
@@ -223,10 +263,15 @@ def write_usdz(scene: trimesh.Scene, path: Path) -> None:
                 primvar.Set(Vt.Vec2fArray.FromNumpy(np.asarray(uv, dtype=np.float32)))
                 reader = UsdShade.Shader.Define(stage, f"{prim_path}_material/st_reader")
                 reader.CreateIdAttr("UsdPrimvarReader_float2")
-                reader.CreateInput("varname", Sdf.ValueTypeNames.Token).Set("st")
+                reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
                 texture = UsdShade.Shader.Define(stage, f"{prim_path}_material/diffuse")
                 texture.CreateIdAttr("UsdUVTexture")
                 texture.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(texture_name)
+                texture.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("sRGB")
+                texture.CreateInput("wrapS", Sdf.ValueTypeNames.Token).Set("repeat")
+                texture.CreateInput("wrapT", Sdf.ValueTypeNames.Token).Set("repeat")
+                # glTF multiplies the texture by the base colour factor; UsdUVTexture's scale does the same.
+                texture.CreateInput("scale", Sdf.ValueTypeNames.Float4).Set(Gf.Vec4f(*rgb, 1.0))
                 texture.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
                 texture.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
                 shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(
@@ -237,14 +282,14 @@ def write_usdz(scene: trimesh.Scene, path: Path) -> None:
                 usd_mesh.CreateDisplayColorPrimvar(UsdGeom.Tokens.vertex).Set(Vt.Vec3fArray.FromNumpy(colors))
                 reader = UsdShade.Shader.Define(stage, f"{prim_path}_material/color_reader")
                 reader.CreateIdAttr("UsdPrimvarReader_float3")
-                reader.CreateInput("varname", Sdf.ValueTypeNames.Token).Set("displayColor")
+                reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("displayColor")
                 reader.CreateInput("fallback", Sdf.ValueTypeNames.Float3).Set(Gf.Vec3f(*map(float, colors.mean(axis=0))))
                 reader.CreateOutput("result", Sdf.ValueTypeNames.Float3)
                 shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(
                     reader.ConnectableAPI(), "result"
                 )
             else:
-                shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*_base_color(mesh)))
+                shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).Set(Gf.Vec3f(*rgb))
             UsdShade.MaterialBindingAPI.Apply(usd_mesh.GetPrim()).Bind(material)
         stage.GetRootLayer().Save()
         if not UsdUtils.CreateNewUsdzPackage(Sdf.AssetPath(str(usdc)), str(path)):

@@ -12,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import struct
+import subprocess
 import tempfile
 import zipfile
 import zlib
@@ -23,14 +25,21 @@ import trimesh
 
 from ..base import as_scene
 from ..errors import InputError
+from . import fbx as fbx_format
+from .export import assimp_command
 from .repair import unit_factor
 
-MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "zip")
+MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl", "off", "fbx", "usd", "usda", "usdc", "usdz", "zip")
 MAX_FACES = 5_000_000
 # Coordinates past these bounds break the geometry libraries (xatlas spins forever near 1e38).
 MAX_COORDINATE, MIN_SPAN = 1e12, 1e-9
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_BYTES = 1024**3
+# What an FBX's (usually compressed) arrays may hold once assimp expands them.
+MAX_FBX_ARRAY_BYTES = 1024**3
+FBX_READ_SECONDS = 300
+FBX_TEXTURE_FIELDS = (b"FileName", b"Filename", b"RelativeFilename")
+USD_FORMATS = ("usd", "usda", "usdc", "usdz")
 # Mesh text deflates about 3-10x; a large member packed far tighter is a zip bomb, not a mesh.
 MAX_ZIP_RATIO, ZIP_RATIO_FROM_BYTES = 200, 64 * 1024**2
 # Required glTF extensions trimesh cannot decode: loading would fail with a cryptic error or drop data.
@@ -70,6 +79,20 @@ def _check_bytes(path: Path, fmt: str) -> None:
 
 def _extract_zip(path: Path, into: Path) -> Path:
     """Extract a zip holding one mesh (an OBJ with its MTL and textures); return the mesh path."""
+    unzip_safely(path, into)
+    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in tuple(f".{f}" for f in MESH_FORMATS[:-1]))
+    if not meshes:
+        raise InputError("The zip holds no .obj (or other mesh) file.")
+    if len(meshes) > 1:
+        names = ", ".join(str(p.relative_to(into)) for p in meshes[:5])
+        raise InputError(f"The zip holds {len(meshes)} meshes ({names}); put one mesh per zip.")
+    for mtl in into.rglob("*.mtl"):
+        _relink_textures(mtl, into)
+    return meshes[0]
+
+
+def unzip_safely(path: Path, into: Path) -> list[str]:
+    """Extract a zip (an upload or a USDZ package) after the size, bomb and path checks; return its member names."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
@@ -95,15 +118,7 @@ def _extract_zip(path: Path, into: Path) -> Path:
                                  "zip the mesh and its files again with plain, distinct names.") from exc
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise InputError(f"'{path.name}' is a damaged or unsupported zip ({exc}); zip the files again.") from exc
-    meshes = sorted(p for p in into.rglob("*") if p.suffix.lower() in tuple(f".{f}" for f in MESH_FORMATS[:-1]))
-    if not meshes:
-        raise InputError("The zip holds no .obj (or other mesh) file.")
-    if len(meshes) > 1:
-        names = ", ".join(str(p.relative_to(into)) for p in meshes[:5])
-        raise InputError(f"The zip holds {len(meshes)} meshes ({names}); put one mesh per zip.")
-    for mtl in into.rglob("*.mtl"):
-        _relink_textures(mtl, into)
-    return meshes[0]
+    return [m.filename for m in members]
 
 
 def inside(root: Path, base: Path, reference: str) -> Path | None:
@@ -335,18 +350,141 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
                 warnings.extend(confined)
         if source.suffix.lower() in (".glb", ".gltf"):
             _check_gltf(source, source.suffix.lower().lstrip("."), root)
-        try:
-            loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
-            if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
-                _off_colors(source, loaded)
-        except Exception as exc:  # trimesh raises many types for corrupt data; its words help nobody here
-            raise InputError(f"'{path.name}' could not be read as .{fmt}: the file is damaged or not really "
-                             f".{fmt}. Re-export it from your 3D tool.") from exc
-        scene = as_scene(loaded)
+        kind = source.suffix.lower().lstrip(".")
+        if kind == "fbx":
+            scene = _load_fbx(source, root, Path(tmp), path.name, warnings)
+        elif kind in USD_FORMATS:
+            scene = _load_usd(source, root, Path(tmp), path.name, MAX_FACES if max_faces is None else max_faces, warnings)
+        else:
+            scene = as_scene(_load_with_trimesh(source, path.name, fmt))
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
             _colour_attribute_as_vertex_colours(geom)
     return validate_scene(scene, path.name, MAX_FACES if max_faces is None else max_faces)
+
+
+def _load_with_trimesh(source: Path, label: str, fmt: str):
+    try:
+        loaded = trimesh.load(str(source), file_type=source.suffix.lower().lstrip("."), process=False)
+        if source.suffix.lower() == ".off" and isinstance(loaded, trimesh.Trimesh):
+            _off_colors(source, loaded)
+        return loaded
+    except Exception as exc:  # trimesh raises many types for corrupt data; its words help nobody here
+        raise InputError(f"'{label}' could not be read as .{fmt}: the file is damaged or not really "
+                         f".{fmt}. Re-export it from your 3D tool.") from exc
+
+
+def _load_fbx(source: Path, root: Path, tmp: Path, label: str, warnings: list | None) -> trimesh.Scene:
+    """Binary FBX through assimp (FBX to GLB), then trimesh; units and PBR factors from the FBX itself
+    (assimp turns the up axis).
+
+    Texture paths the FBX names are pointed at files inside the upload (or cleared) before assimp
+    opens it, so assimp never reads a file outside the upload.
+    """
+    data = source.read_bytes()
+    if not fbx_format.is_binary_fbx(data[:32]):
+        if b"FBXHeaderExtension" in data[:4096]:
+            raise InputError(f"'{label}' is an ASCII FBX; the studio reads binary FBX. Export it again as binary FBX "
+                             "(the default in Blender, Maya and 3ds Max).")
+        raise InputError(f"'{label}' is not an FBX file: it lacks the binary FBX header. Export it again as FBX.")
+    try:
+        document = fbx_format.read_fbx(data)
+    except (fbx_format.FbxError, struct.error, IndexError) as exc:
+        raise InputError(f"'{label}' is a damaged FBX file ({exc}); export it again.") from exc
+    if document.array_bytes > MAX_FBX_ARRAY_BYTES:
+        raise InputError(f"'{label}' holds {document.array_bytes / 1024**3:.1f} GiB of geometry once unpacked; the "
+                         "studio takes up to 1 GiB. Decimate it first.")
+    # A zip's files are searched throughout; beside a lone upload, only its own folder.
+    found = _confine_fbx_textures(document, source, root, root.rglob("*") if root == tmp else source.parent.iterdir())
+    if warnings is not None:
+        warnings.extend(found)
+    staged, glb = tmp / "upload.fbx", tmp / "upload-from-fbx.glb"
+    staged.write_bytes(fbx_format.write_fbx_bytes(document))
+    command, env = assimp_command()
+    try:
+        result = subprocess.run([*command, "export", str(staged), str(glb), "-fglb2", "-embtex"],
+                                capture_output=True, text=True, env=env, timeout=FBX_READ_SECONDS)
+    except subprocess.TimeoutExpired as exc:
+        raise InputError(f"'{label}' took more than {FBX_READ_SECONDS} s to read; simplify it or export it as GLB.") from exc
+    if result.returncode != 0 or not glb.is_file():
+        raise InputError(f"'{label}' could not be read as FBX: the file is damaged or uses features assimp cannot "
+                         "read. Export it again, or as GLB.")
+    scene = as_scene(_load_with_trimesh(glb, label, "fbx"))
+    _scale_in_place(scene, _fbx_unit_scale(document))
+    pbr = fbx_format.read_pbr(document)
+    for geom in scene.geometry.values():
+        material = getattr(getattr(geom, "visual", None), "material", None)
+        if isinstance(material, trimesh.visual.material.PBRMaterial) and material.name in pbr:
+            material.metallicFactor, material.roughnessFactor = pbr[material.name]
+            if material.baseColorTexture is not None:
+                # Like Blender's FBX importer: the texture alone sets the colour (exporters write 0.8 beside it).
+                material.baseColorFactor = None
+    return scene
+
+
+def _confine_fbx_textures(document, source: Path, root: Path, candidates) -> list[str]:
+    """Point every texture and video path at its file inside `root` (found by path, else by name among
+    `candidates`), and return warnings for the textures that are missing.
+
+    A path that reaches outside `root` becomes its bare file name: assimp can still match it to the
+    image embedded in the FBX, and it names nothing outside the folder assimp reads from.
+    """
+    objects = document.find(b"Objects")
+    nodes = [n for n in (objects.children if objects else []) if n.name in (b"Texture", b"Video")]
+    files = {p.name.lower(): p for p in candidates if p.is_file()}
+    embedded, wanted = set(), set()
+    for node in nodes:
+        fields = [c for c in node.children if c.name in FBX_TEXTURE_FIELDS and c.properties and c.properties[0][0] == b"S"]
+        names = [c.properties[0][1].decode("utf-8", "replace") for c in fields]
+        base = next((Path(n.replace("\\", "/")).name for n in names if n), "")
+        target = next((t for t in (inside(root, source.parent, n) for n in names if n) if t is not None and t.is_file()),
+                      files.get(base.lower()))
+        if any(c.name == b"Content" and c.properties and len(c.properties[0][1]) > 0 for c in node.children):
+            embedded.add(base.lower())
+        elif node.name == b"Texture" and base and target is None:
+            wanted.add(base)
+        for field in fields:
+            field.properties[0] = (b"S", str(target if target is not None else base).encode())
+    missing = sorted(name for name in wanted if name.lower() not in embedded)
+    if not missing:
+        return []
+    return [f"The texture(s) {', '.join(missing)} named in '{source.name}' are not in the upload, so the mesh has "
+            "no texture; upload a .zip holding the .fbx with its textures, or embed them in the FBX."]
+
+
+def _scale_in_place(scene: trimesh.Scene, factor: float) -> None:
+    """Scale the meshes and their nodes' offsets (trimesh's `Scene.scaled` copies, and its copies drop glTF colours)."""
+    for geom in scene.geometry.values():
+        geom.apply_scale(factor)
+    for (parent, child), data in list(scene.graph.transforms.edge_data.items()):
+        matrix = np.array(data.get("matrix", np.eye(4)), dtype=np.float64)
+        matrix[:3, 3] *= factor
+        rest = {key: value for key, value in data.items() if key != "matrix"}
+        scene.graph.update(frame_from=parent, frame_to=child, matrix=matrix, **rest)
+
+
+def _fbx_unit_scale(document) -> float:
+    """Metres per FBX unit (FBX states centimetres per unit). assimp turns the up axis itself, not the units."""
+    settings = fbx_format.property_values(document.find(b"GlobalSettings", b"Properties70"))
+    return float(settings.get("UnitScaleFactor", (1.0,))[0]) / 100.0
+
+
+def _load_usd(source: Path, root: Path, tmp: Path, label: str, max_faces: int, warnings: list | None) -> trimesh.Scene:
+    """USD layers or a USDZ package (unpacked with the zip checks first) through usd-core."""
+    from .usd import read_usd, root_layer_of_package
+
+    if source.suffix.lower() == ".usdz":
+        if not zipfile.is_zipfile(source):
+            raise InputError(f"'{label}' is not a valid .usdz package (a USDZ is a zip); export it again.")
+        package = tmp / "usdz"
+        members = unzip_safely(source, package)
+        source, root = root_layer_of_package(members, package, label), package
+    try:
+        return read_usd(source, root, label, max_faces, warnings)
+    except InputError:
+        raise
+    except Exception as exc:  # usd-core raises Tf errors of many kinds for damaged layers
+        raise InputError(f"'{label}' could not be read as USD: the file is damaged. Export it again.") from exc
 
 
 def _textured_obj_to_pbr(geom) -> None:
