@@ -53,7 +53,7 @@ def test_the_gradio_client_examples_run_against_a_live_studio(studio_server, mon
     assert Path(namespace["fbx"]).suffix == ".fbx" and Path(namespace["usdz"]).suffix == ".usdz"
 
 
-@pytest.mark.parametrize("path", ["requirements.txt", "requirements-dev.txt"])
+@pytest.mark.parametrize("path", ["requirements.txt", "requirements-dev.txt", "requirements-blender.txt"])
 def test_requirements_pin_every_package(path):
     """An unpinned line (above all an unpinned torch) would let pip resolve several GB of CUDA packages."""
     for line in (ROOT / path).read_text().splitlines():
