@@ -169,9 +169,9 @@ class _Hunyuan3D(TorchPipeline):
                 output_type="latent", enable_pbar=False, callback=on_step, callback_steps=1,
             )
         with stages.stage("decode_volume", 0.72), torch.inference_mode():
-            # hy3dgen's own decoding step, called apart from the diffusion so each has its stage and timing.
-            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, NUM_CHUNKS, opts["octree_resolution"], self.mc_algo,
-                                       enable_pbar=False)
+            # upstream's own decoding step, called apart from the diffusion so each has its stage and timing.
+            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, NUM_CHUNKS, opts["octree_resolution"],
+                                       self.mc_algo, enable_pbar=False)
         mesh = meshes[0]
         if mesh is None or len(mesh.faces) == 0:  # upstream's extractor returns None where it found no level set
             raise InputError(f"{self.label} found no surface for this image; try another seed, more steps, "
@@ -256,8 +256,8 @@ class Hunyuan3D21(_Hunyuan3D):
     devices = ("cuda", "cpu")
     requires = ("torch", "torchvision", "hy3dshape", "timm", "einops", "omegaconf", "pymeshlab", "skimage", "yaml")
     environment = "hunyuan3d-2.1"
-    weights_bytes = 7 * GiB  # 3.3B DiT plus ShapeVAE and DINOv2 in fp16 (from parameter counts, not measured)
-    peak_bytes = 8 * GiB  # shape alone on a 24 GB card (3DAIGC-API's figure; upstream's README says 10 GB)
+    weights_bytes = 7 * GiB  # 3.68B parameters in fp16: DiT 3.05B, ShapeVAE 0.33B, DINOv2-large 0.30B
+    peak_bytes = 1 * GiB  # working memory: 8 GB for shape alone (3DAIGC-API's figure) less the weights
     priority = 40
     repo_id = "tencent/Hunyuan3D-2.1"
     subfolder = "hunyuan3d-dit-v2-1"
