@@ -47,6 +47,9 @@ class ModelSpec:
     torch: tuple[str, ...] = ()
     torch_index: str = ""
     requirements: tuple[str, ...] = ()
+    # Installed without their dependencies, after `requirements`: packages that declare one the spec provides
+    # otherwise (timm declares torchvision, which `torch` pins; resolving it would pull a torch build).
+    no_deps: tuple[str, ...] = ()
     weights: tuple[dict, ...] = ()  # each {repo, files (patterns, optional), gib}
 
     @classmethod
@@ -56,7 +59,7 @@ class ModelSpec:
         spec = cls(features=tuple(data.pop("features")), weights=tuple(data.pop("weights", ())),
                    torch=tuple(python.get("torch", ())),
                    torch_index=python.get("torch_index", ""), requirements=tuple(python.get("requirements", ())),
-                   **data)
+                   no_deps=tuple(python.get("no_deps", ())), **data)
         spec.validate(path.stem)
         return spec
 
@@ -64,7 +67,8 @@ class ModelSpec:
         """Refuse a spec that is not pinned or names what the studio does not know."""
         problems = [f"its name {self.name!r} differs from its file name"] if self.name != stem else []
         problems += [f"unknown feature {f!r}" for f in self.features if f not in FEATURES]
-        problems += [f"{r!r} is not pinned with ==" for r in (*self.torch, *self.requirements) if "==" not in r]
+        problems += [f"{r!r} is not pinned with ==" for r in (*self.torch, *self.requirements, *self.no_deps)
+                     if "==" not in r]
         if not {"pypi"} <= set(self.upstream) and not {"git", "commit"} <= set(self.upstream):
             problems.append("its upstream needs `pypi`, or `git` and `commit`")
         if not {"name", "applies"} <= set(self.licence):
@@ -171,6 +175,9 @@ def install(name: str, source: str | None = None, weights: str | None = None, st
         if model.requirements:
             report(f"installing {len(model.requirements)} packages")
             _run([*pip, *model.requirements])
+        if model.no_deps:
+            report(f"installing {' '.join(model.no_deps)} without their dependencies")
+            _run([*pip, "--no-deps", *model.no_deps])
         weights_dir = _weights(model, weights, report)
         report(f"checking: import {model.check}")
         _run([str(python), "-c", f"import {model.check}"], cwd=ROOT)

@@ -21,6 +21,7 @@ ENTRIES: list[str] = [
     "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2Mini",
     "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2",
     "pipelines.image_to_3d.hunyuan3d:Hunyuan3D2MV",
+    "pipelines.image_to_3d.hunyuan3d:Hunyuan3D21",
     "pipelines.rig.pipeline:BuiltinRigPipeline",
     "pipelines.complete.pipeline:BuiltinCompletionPipeline",
     "pipelines.paint.builtin:BuiltinPaintPipeline",

@@ -7,19 +7,18 @@ and load them back through the adapter's real loading code from a folder named b
 
 torchvision: hy3dgen's conditioner imports it for three image transforms (Resize, CenterCrop,
 Normalize) and nothing else, and torchvision has no CPU build on these machines. When it is not
-installed, these tests put a small torch implementation of exactly those three transforms in
-`sys.modules` for their own duration (and drop it and hy3dgen's modules afterwards); the rest is
-hy3dgen's code unchanged. When hy3dgen or one of its other imports is missing, the tests skip and
-the reason names it.
+installed, these tests put tests/standins (a torch implementation of exactly those transforms, shared
+with the Hunyuan3D-2.1 tests) on `sys.path` for their own duration (and drop it and hy3dgen's modules
+afterwards); the rest is hy3dgen's code unchanged. When hy3dgen or one of its other imports is missing,
+the tests skip and the reason names it.
 """
 
 from __future__ import annotations
 
-import importlib.machinery
 import io
 import importlib.util
 import sys
-import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,58 +120,7 @@ def test_hub_progress_forwards_file_counts_to_the_job():
 
 # -- generation on CPU with tiny random weights ---------------------------------------------------------
 
-def torchvision_transforms_stub() -> dict[str, types.ModuleType]:
-    """torch versions of the three torchvision transforms hy3dgen's image encoder composes."""
-    import torch.nn.functional as F
-
-    class InterpolationMode:
-        BILINEAR = "bilinear"
-
-    class Compose:
-        def __init__(self, transforms):
-            self.transforms = transforms
-
-        def __call__(self, x):
-            for transform in self.transforms:
-                x = transform(x)
-            return x
-
-    class Resize:  # shorter side to `size`, as torchvision does for an int size
-        def __init__(self, size, interpolation=InterpolationMode.BILINEAR, antialias=True):
-            self.size, self.antialias = size, antialias
-
-        def __call__(self, x):
-            h, w = x.shape[-2:]
-            scale = self.size / min(h, w)
-            return F.interpolate(x, size=(round(h * scale), round(w * scale)), mode="bilinear",
-                                 antialias=self.antialias, align_corners=False)
-
-    class CenterCrop:
-        def __init__(self, size):
-            self.size = size
-
-        def __call__(self, x):
-            h, w = x.shape[-2:]
-            top, left = (h - self.size) // 2, (w - self.size) // 2
-            return x[..., top:top + self.size, left:left + self.size]
-
-    class Normalize:
-        def __init__(self, mean, std):
-            self.mean, self.std = mean, std
-
-        def __call__(self, x):
-            mean = x.new_tensor(self.mean)[:, None, None]
-            std = x.new_tensor(self.std)[:, None, None]
-            return (x - mean) / std
-
-    package = types.ModuleType("torchvision")
-    transforms = types.ModuleType("torchvision.transforms")
-    for cls in (InterpolationMode, Compose, Resize, CenterCrop, Normalize):
-        setattr(transforms, cls.__name__, cls)
-    package.transforms = transforms
-    package.__spec__ = importlib.machinery.ModuleSpec("torchvision", None, is_package=True)
-    transforms.__spec__ = importlib.machinery.ModuleSpec("torchvision.transforms", None)
-    return {"torchvision": package, "torchvision.transforms": transforms}
+STANDINS = str(Path(__file__).parent / "standins")
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +136,7 @@ def hy3dgen():
     stubbed = importlib.util.find_spec("torchvision") is None
     saved = {name: module for name, module in sys.modules.items() if name.startswith("hy3dgen")}
     if stubbed:
-        sys.modules.update(torchvision_transforms_stub())
+        sys.path.insert(0, STANDINS)
     try:
         import hy3dgen.shapegen
         from hy3dgen.shapegen.pipelines import instantiate_from_config
@@ -203,6 +151,7 @@ def _restore(stubbed: bool, saved: dict) -> None:
     """Forget the stub and every hy3dgen module imported on top of it, so later imports see this machine."""
     if not stubbed:
         return
+    sys.path.remove(STANDINS)
     for name in [n for n in sys.modules if n.startswith(("hy3dgen", "torchvision"))]:
         del sys.modules[name]
     sys.modules.update(saved)

@@ -1,4 +1,4 @@
-"""Hunyuan3D-2 shape generation (Tencent, non-commercial licence) through hy3dgen: 2mini, 2 and 2mv.
+"""Hunyuan3D shape generation (Tencent): 2mini, 2 and 2mv through hy3dgen, 2.1 through hy3dshape.
 
 A DINOv2 encoder conditions a flow-matching DiT on the cut-out image (2mv: on up
 to four views); the ShapeVAE decodes the latent into an occupancy field on an
@@ -7,11 +7,16 @@ only, so the studio colours it from the same preprocessed views as the built-in
 pipeline (FrontShader / HullShader), in the same frame: +y up, the front camera
 at +z, the front silhouette filling the canvas the way the built-in one does.
 
-Weights: `tencent/Hunyuan3D-2mini`, `tencent/Hunyuan3D-2`, `tencent/Hunyuan3D-2mv`
-from the Hugging Face Hub on first use (a job stage with progress; only the DiT
-folder's config.yaml and fp16 safetensors), then from the hub cache offline. A
-local folder laid out like the repository (`<folder>/<subfolder>/config.yaml`,
-`model.fp16.safetensors`) can be named instead with the adapter's env var.
+Weights: `tencent/Hunyuan3D-2mini`, `tencent/Hunyuan3D-2`, `tencent/Hunyuan3D-2mv`,
+`tencent/Hunyuan3D-2.1` from the Hugging Face Hub on first use (a job stage with
+progress; only the DiT folder's config.yaml and fp16 checkpoint, which holds the
+DiT, the ShapeVAE and the image encoder), then from the hub cache offline. A local
+folder laid out like the repository (`<folder>/<subfolder>/config.yaml`,
+`model.fp16.safetensors`; 2.1: `model.fp16.ckpt`) can be named instead with the
+adapter's env var, or given to `python app.py models install NAME --weights DIR`.
+
+The versions differ only in class attributes: the upstream module, the DiT folder
+and its checkpoint file, and the surface extractor (`mc_algo`).
 
 2mv takes the studio's view names as hy3dgen's own (front, left, back, right);
 that hy3dgen means the same side by "left" as the tab does (the photographer
@@ -20,6 +25,8 @@ walked a quarter turn to their left) is not checked against the real weights.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +74,7 @@ def fit_to_front(mesh: trimesh.Trimesh, front: View) -> trimesh.Trimesh:
 
 
 class _Hunyuan3D(TorchPipeline):
-    """Shared loading, generation and colouring; subclasses name the repository and DiT folder."""
+    """Shared loading, generation and colouring; subclasses name the upstream, repository and DiT folder."""
 
     feature = "image_to_3d"
     devices = ("cuda",)
@@ -75,10 +82,18 @@ class _Hunyuan3D(TorchPipeline):
     environment = "hunyuan3d-2"
     subfolder = ""
     multiview = False
+    # The module exporting Hunyuan3DDiTFlowMatchingPipeline, FloaterRemover and DegenerateFaceRemover.
+    upstream = "hy3dgen.shapegen"
+    # The DiT folder's checkpoint (DiT, ShapeVAE and conditioner together): what upstream's loader reads for
+    # from_pretrained(use_safetensors=..., variant="fp16").
+    checkpoint = "model.fp16.safetensors"
+    # Upstream's surface extractor: "mc" is scikit-image's marching cubes (any device); "dmc" needs the
+    # CUDA-only `diso` package, without which upstream prints a traceback and returns no mesh.
+    mc_algo = "mc"
 
     # -- weights ----------------------------------------------------------------------
     def weight_files(self) -> list[str]:
-        return [f"{self.subfolder}/config.yaml", f"{self.subfolder}/model.fp16.safetensors"]
+        return [f"{self.subfolder}/config.yaml", f"{self.subfolder}/{self.checkpoint}"]
 
     def local_weights(self) -> Path | None:
         """The folder holding the weights if they are on this machine (a named folder or the hub cache)."""
@@ -104,6 +119,9 @@ class _Hunyuan3D(TorchPipeline):
     def load(self, device: str, stages: Stages | None = None) -> None:
         """Download the weights if they are not on this machine (a stage with progress), then load them onto `device`."""
         stages = stages or Stages()
+        if self.mc_algo == "dmc" and importlib.util.find_spec("diso") is None:
+            raise PipelineUnavailable(f"{self.label} extracts its surface with mc_algo='dmc', which needs the diso "
+                                      "package (it builds only with CUDA); install diso or use mc_algo='mc'")
         path = self.local_weights()
         if path is None:
             if Path(self.model).is_dir():
@@ -115,14 +133,15 @@ class _Hunyuan3D(TorchPipeline):
 
     def _load_pipe(self, path: Path, device: str) -> None:
         import torch
-        from hy3dgen.shapegen import Hunyuan3DDiTFlowMatchingPipeline
 
+        upstream = importlib.import_module(self.upstream)
         dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
-        # An absolute path makes hy3dgen read this folder instead of $HY3DGEN_MODELS or the hub.
-        self.pipe = Hunyuan3DDiTFlowMatchingPipeline.from_pretrained(
+        # An absolute path makes upstream read this folder instead of $HY3DGEN_MODELS or the hub.
+        self.pipe = upstream.Hunyuan3DDiTFlowMatchingPipeline.from_pretrained(
             str(path.resolve()), device=device, dtype=dtype, subfolder=self.subfolder,
-            use_safetensors=True, variant="fp16",
+            use_safetensors=self.checkpoint.endswith(".safetensors"), variant="fp16",
         )
+        self.pipe.set_surface_extractor(self.mc_algo)
 
     # -- work -------------------------------------------------------------------------------
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
@@ -150,17 +169,16 @@ class _Hunyuan3D(TorchPipeline):
                 output_type="latent", enable_pbar=False, callback=on_step, callback_steps=1,
             )
         with stages.stage("decode_volume", 0.72), torch.inference_mode():
-            # hy3dgen's own decoding step, called apart from the diffusion so each has its stage and timing.
-            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, NUM_CHUNKS, opts["octree_resolution"], None,
-                                       enable_pbar=False)
+            # upstream's own decoding step, called apart from the diffusion so each has its stage and timing.
+            meshes = self.pipe._export(latents, "trimesh", BOX, 0.0, NUM_CHUNKS, opts["octree_resolution"],
+                                       self.mc_algo, enable_pbar=False)
         mesh = meshes[0]
-        if mesh is None or len(mesh.faces) == 0:
-            raise InputError("Hunyuan3D-2 found no surface for this image; try another seed, more steps, "
+        if mesh is None or len(mesh.faces) == 0:  # upstream's extractor returns None where it found no level set
+            raise InputError(f"{self.label} found no surface for this image; try another seed, more steps, "
                              "or an image with one object on a plain background.")
         with stages.stage("clean_up", 0.8):
-            from hy3dgen.shapegen import DegenerateFaceRemover, FloaterRemover
-
-            mesh = DegenerateFaceRemover()(FloaterRemover()(mesh))
+            upstream = importlib.import_module(self.upstream)
+            mesh = upstream.DegenerateFaceRemover()(upstream.FloaterRemover()(mesh))
             faces_generated = len(mesh.faces)
         with stages.stage("decimate", 0.83):
             mesh = decimate(mesh, opts["face_count"])
@@ -178,11 +196,11 @@ class _Hunyuan3D(TorchPipeline):
             metadata={
                 "seed": opts["seed"], "steps": steps, "guidance": opts["guidance"],
                 "octree_resolution": opts["octree_resolution"], "textured": opts["textured"],
-                "model": self.model, "subfolder": self.subfolder,
+                "model": self.model, "subfolder": self.subfolder, "mc_algo": self.mc_algo,
                 "views": {name: view.source for name, view in views.items()},
                 "faces_generated": faces_generated,
                 "watertight": bool(mesh.is_watertight),
-                "generator": "Hunyuan3D-2 shape (DiT flow matching + ShapeVAE); colours projected from the views",
+                "generator": f"{self.label}: DiT flow matching + ShapeVAE; colours projected from the views",
             },
             warnings=warnings,
             images={f"preprocessed_{name}": view.preview() for name, view in views.items()}
@@ -226,3 +244,23 @@ class Hunyuan3D2MV(_Hunyuan3D):
     subfolder = "hunyuan3d-dit-v2-mv"
     env_var = "STUDIO_HUNYUAN3D_2MV_MODEL"
     multiview = True
+
+
+class Hunyuan3D21(_Hunyuan3D):
+    """Hunyuan3D-2.1 shape: hy3dshape's 3.3B DiT (MoE layers) from the Hunyuan3D-2.1 repository, single view."""
+
+    name = "hunyuan3d-2.1"
+    label = "Hunyuan3D-2.1 (Tencent, 3.3B, community licence)"
+    description = ("Single image to shape with the Hunyuan3D-2.1 DiT; colours projected from the photo. "
+                   "Runs on CPU in fp32, far slower than on a GPU.")
+    devices = ("cuda", "cpu")
+    requires = ("torch", "torchvision", "hy3dshape", "timm", "einops", "omegaconf", "pymeshlab", "skimage", "yaml")
+    environment = "hunyuan3d-2.1"
+    weights_bytes = 7 * GiB  # 3.68B parameters in fp16: DiT 3.05B, ShapeVAE 0.33B, DINOv2-large 0.30B
+    peak_bytes = 1 * GiB  # working memory: 8 GB for shape alone (3DAIGC-API's figure) less the weights
+    priority = 40
+    repo_id = "tencent/Hunyuan3D-2.1"
+    subfolder = "hunyuan3d-dit-v2-1"
+    env_var = "STUDIO_HUNYUAN3D_21_MODEL"
+    upstream = "hy3dshape"
+    checkpoint = "model.fp16.ckpt"  # hy3dshape's from_pretrained reads the .ckpt (use_safetensors=False)
