@@ -1,4 +1,5 @@
-"""Every named Gradio endpoint as an MCP tool, served over streamable HTTP at `/gradio_api/mcp/`.
+"""Every named Gradio endpoint as an MCP tool, served over streamable HTTP at `/gradio_api/mcp/` (and over SSE
+at `/gradio_api/mcp/sse`, as Gradio's own MCP server offers both).
 
 Built with the `mcp` package (Gradio's own MCP server needs the `gradio[mcp]` extra, which pins an older
 pydantic than the studio's). A tool call is a `gradio_client` call to this studio's own endpoint, so it takes
@@ -28,6 +29,7 @@ from fastapi import Request
 from gradio_client import Client, handle_file
 from mcp import types
 from mcp.server.lowlevel import Server
+from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -70,7 +72,8 @@ def tools_of(demo: gr.Blocks) -> dict[str, dict]:
         params = endpoint["parameters"]
         returns = [r.get("label") or f"output {i}" for i, r in enumerate(endpoint["returns"])]
         description = (docs.get(name) or f"The studio's /{name} endpoint.") + (
-            f"\n\nReturns a JSON object with: {', '.join(returns)} (files as URLs)." if returns else "")
+            f"\n\nReturns a JSON object with: {', '.join(returns)} (files as URLs)." if len(returns) > 1 else
+            "\n\nReturns its result as JSON (files as URLs).")
         schema = {"type": "object", "properties": {p["parameter_name"]: tool_schema(p) for p in params},
                   "required": [p["parameter_name"] for p in params if not p.get("parameter_has_default")]}
         found[name] = {"tool": types.Tool(name=name, description=description, inputSchema=schema),
@@ -100,6 +103,7 @@ class StudioMCP:
         self.server.list_tools()(self.list_tools)
         self.server.call_tool()(self.call_tool)
         self.manager = StreamableHTTPSessionManager(app=self.server, stateless=True, json_response=True)
+        self.sse = SseServerTransport(f"{PATH}/messages/")
         self._started: asyncio.Event | None = None
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
@@ -121,9 +125,8 @@ class StudioMCP:
                     args[key] = value
             client = await anyio.to_thread.run_sync(self._client, headers.get("X-API-Key", ""))
             result = await anyio.to_thread.run_sync(lambda: client.predict(api_name=f"/{name}", **args))
-        values = result if isinstance(result, tuple) else (result,)
-        answer = dict(zip(entry["returns"], (plain(v) for v in values))) if len(entry["returns"]) == len(values) \
-            else plain(result)
+        several = isinstance(result, tuple) and len(result) == len(entry["returns"]) > 1
+        answer = dict(zip(entry["returns"], map(plain, result))) if several else plain(result)
         return [types.TextContent(type="text", text=json.dumps(answer))]
 
     def _forwarded(self, request) -> dict:
@@ -165,11 +168,30 @@ class StudioMCP:
             return str(path)
         raise ToolError(f"A file argument must be {FILE_HINT}.")
 
+    async def refused(self, scope, receive, send) -> bool:
+        """With accounts, a request without a valid API key is answered 401 here."""
+        if self.rest.studio.users is None or self.rest.who(Request(scope, receive))[0] is not None:
+            return False
+        response = JSONResponse({"error": "Not authenticated: send your API key in the X-API-Key header."}, 401)
+        await response(scope, receive, send)
+        return True
+
+    async def sse_connect(self, scope, receive, send):
+        """GET /gradio_api/mcp/sse: one MCP session over server-sent events."""
+        if await self.refused(scope, receive, send):
+            return
+        async with self.sse.connect_sse(scope, receive, send) as (read, write):
+            await self.server.run(read, write, self.server.create_initialization_options())
+
+    async def sse_message(self, scope, receive, send):
+        """POST /gradio_api/mcp/messages/?session_id=...: a client message for an SSE session."""
+        if not await self.refused(scope, receive, send):
+            await self.sse.handle_post_message(scope, receive, send)
+
     async def __call__(self, scope, receive, send):
-        request = Request(scope, receive)
-        if self.rest.studio.users is not None and self.rest.who(request)[0] is None:
-            response = JSONResponse({"error": "Not authenticated: send your API key in the X-API-Key header."}, 401)
-            return await response(scope, receive, send)
+        """Streamable HTTP: the MCP session manager runs in the server's event loop from the first request on."""
+        if await self.refused(scope, receive, send):
+            return
         if self._started is None:
             self._started = asyncio.Event()
             asyncio.get_running_loop().create_task(self._run())
@@ -182,9 +204,21 @@ class StudioMCP:
             await asyncio.Event().wait()  # for the life of the server
 
 
+class Asgi:
+    """A coroutine (scope, receive, send) as an ASGI app (Starlette would take a bare method for a request handler)."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    async def __call__(self, scope, receive, send):
+        await self.handler(scope, receive, send)
+
+
 def mount(demo: gr.Blocks, rest: Rest, url: str) -> StudioMCP:
-    """Serve the MCP tools at /gradio_api/mcp/ (with and without the slash)."""
+    """Serve the MCP tools at /gradio_api/mcp/ (with and without the slash) and /gradio_api/mcp/sse."""
     mcp = StudioMCP(demo, rest, url)
     methods = ["GET", "POST", "DELETE"]
-    demo.app.router.routes[:0] = [Route(PATH, mcp, methods=methods), Route(PATH + "/", mcp, methods=methods)]
+    demo.app.router.routes[:0] = [Route(PATH, mcp, methods=methods), Route(PATH + "/", mcp, methods=methods),
+                                  Route(PATH + "/sse", Asgi(mcp.sse_connect), methods=["GET"]),
+                                  Route(PATH + "/messages/", Asgi(mcp.sse_message), methods=["POST"])]
     return mcp

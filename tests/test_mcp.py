@@ -14,6 +14,7 @@ import requests
 import trimesh
 from gradio_client import Client
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from queueing.users import main as users_cli
@@ -65,6 +66,18 @@ def test_every_named_endpoint_is_a_described_tool(server):
     text = by_name["text_to_3d"].inputSchema
     assert text["required"] == ["prompt"] and "builtin" in text["properties"]["pipeline"]["enum"]
     assert "data:" in by_name["segment_mesh"].inputSchema["properties"]["mesh"]["description"]
+
+
+def test_sse_transport_lists_and_calls_the_same_tools(server):
+    async def over_sse():
+        async with sse_client(f"{server}/gradio_api/mcp/sse") as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            names = [tool.name for tool in (await session.list_tools()).tools]
+            return names, await session.call_tool("list_pipelines", {})
+
+    names, listing = asyncio.run(over_sse())
+    assert "text_to_3d" in names and "list_pipelines" in names
+    assert answer_of(listing)["text_to_3d"]["auto"] == "builtin"
 
 
 def test_a_job_through_mcp_with_files_in_and_out(server):

@@ -389,3 +389,22 @@ def test_rate_limit_answers_429_with_retry_after(accounts):
     for answer in accepted:
         glb = requests.get(base + answer.json()["download_url"], headers=keys["alice"], timeout=60)
         assert len(mesh_of(glb.content, "glb").faces) > 0
+
+
+def test_a_job_store_from_before_clients_were_recorded_gains_the_column(tmp_path):
+    """Per-caller listings (/my_requests) read the job's client; an older jobs.sqlite is upgraded in place."""
+    import sqlite3
+
+    from queueing.jobs import SCHEMA, JobStore
+
+    old = sqlite3.connect(tmp_path / "jobs.sqlite")
+    old.executescript(SCHEMA.replace("    client TEXT,\n", ""))
+    old.execute("INSERT INTO jobs (id, feature, pipeline, status, folder, created) "
+                "VALUES ('abc', 'text_to_3d', 'builtin', 'done', 'f', 1)")
+    old.commit()
+    old.close()
+    store = JobStore(tmp_path)
+    assert store.get("abc")["client"] is None
+    job_id, _ = store.create("image_to_3d", "builtin", {}, "glb", None, "address:10.0.0.7")
+    assert [r["id"] for r in store.recent(10, client="address:10.0.0.7")] == [job_id]
+    assert {r["id"] for r in store.recent(10)} == {"abc", job_id}
