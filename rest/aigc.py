@@ -319,8 +319,8 @@ def build(rest: Rest) -> APIRouter:
 
     @router.get("/system/status", tags=["3DAIGC-API"])
     @router.get("/system/status/", include_in_schema=False)
-    def status(caller: Caller = Depends(rest.caller)):
-        """CPU, memory, disk, devices, resident pipelines and the queue."""
+    def system_status(caller: Caller = Depends(rest.caller)):
+        """CPU, memory, disk, GPUs (MiB), resident pipelines and the queue."""
         memory, disk = psutil.virtual_memory(), shutil.disk_usage(studio.outputs)
         devices = studio.manager.status()
         counts = studio.jobs.counts()
@@ -332,7 +332,10 @@ def build(rest: Rest) -> APIRouter:
                                   "percent": memory.percent},
                        "disk": {"total": disk.total, "free": disk.free, "used": disk.used,
                                 "percent": round(100 * disk.used / disk.total, 2)}},
-            "gpu": [d for d in devices.get("devices", []) if str(d.get("kind", d.get("name", ""))).startswith("cuda")],
+            "gpu": [{"id": i, "name": d["name"], "memory_total": round(d["total_gib"] * 1024),
+                     "memory_used": round(d["used_gib"] * 1024), "memory_free": round(d["free_gib"] * 1024),
+                     "memory_budget": round(d["budget_gib"] * 1024)}
+                    for i, d in enumerate(d for d in devices.get("devices", []) if d["kind"] == "cuda")],
             "models": {"loaded": len(resident), "available": sum(len(studio.registry.available(f)) for f in FEATURES),
                        "total_vram_used": sum(r.get("weights_gib", 0) for r in resident)},
             "queue": {"pending_jobs": counts.get("queued", 0), "processing_jobs": counts.get("running", 0),

@@ -81,14 +81,15 @@ def tools_of(demo: gr.Blocks) -> dict[str, dict]:
     return found
 
 
-def plain(value):
-    """A Gradio result as JSON for an agent: files as their URL and name, never a server path."""
+def plain(value, rebase):
+    """A Gradio result as JSON for an agent: files as their URL (`rebase`d to the address the agent used) and
+    name, never a server path."""
     if isinstance(value, dict) and "url" in value and "path" in value:
-        return {"url": value["url"], "name": value.get("orig_name") or Path(str(value["path"])).name}
+        return {"url": rebase(value["url"]), "name": value.get("orig_name") or Path(str(value["path"])).name}
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: plain(v, rebase) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, rebase) for v in value]
     return value
 
 
@@ -115,18 +116,24 @@ class StudioMCP:
         entry = self.tools.get(name)
         if entry is None:
             raise ToolError(f"There is no tool {name!r}; list the tools first.")
-        headers = self._forwarded(self.server.request_context.request)
+        request = self.server.request_context.request
+        headers = self._forwarded(request)
+        public = str(request.base_url).rstrip("/") if request is not None else self.url
         with tempfile.TemporaryDirectory() as folder:
             args = {}
             for key, value in (arguments or {}).items():
                 if key in entry["files"] and value:
-                    args[key] = handle_file(await self._file(str(value), Path(folder), headers))
+                    args[key] = handle_file(await self._file(str(value), Path(folder), headers, public))
                 else:
                     args[key] = value
             client = await anyio.to_thread.run_sync(self._client, headers.get("X-API-Key", ""))
             result = await anyio.to_thread.run_sync(lambda: client.predict(api_name=f"/{name}", **args))
+
+        def rebase(url: str) -> str:
+            return public + url[len(self.url):] if url.startswith(self.url + "/") else url
+
         several = isinstance(result, tuple) and len(result) == len(entry["returns"]) > 1
-        answer = dict(zip(entry["returns"], map(plain, result))) if several else plain(result)
+        answer = dict(zip(entry["returns"], (plain(v, rebase) for v in result))) if several else plain(result, rebase)
         return [types.TextContent(type="text", text=json.dumps(answer))]
 
     def _forwarded(self, request) -> dict:
@@ -141,7 +148,7 @@ class StudioMCP:
                                             download_files=False, verbose=False)
             return self._clients[key]
 
-    async def _file(self, value: str, folder: Path, headers: dict) -> str:
+    async def _file(self, value: str, folder: Path, headers: dict, public: str) -> str:
         """A file argument as a local file to upload: a data: URI decoded, or a URL of this studio fetched."""
         match = re.fullmatch(r"data:([\w.+/-]+)?(?:;[\w=.-]+)*;base64,(.*)", value, re.S)
         if match:
@@ -157,16 +164,19 @@ class StudioMCP:
             path = folder / f"input{suffix}"
             path.write_bytes(content)
             return str(path)
-        parsed = urlparse(value)
-        if parsed.scheme in ("http", "https") and parsed.netloc == urlparse(self.url).netloc:
-            async with httpx.AsyncClient(timeout=60) as http:
-                response = await http.get(value, headers=headers)
-            if response.status_code != 200:
-                raise ToolError(f"The studio answered {response.status_code} for that file URL; use a URL it returned.")
-            path = folder / Path(unquote(parsed.path)).name
-            path.write_bytes(response.content)
-            return str(path)
-        raise ToolError(f"A file argument must be {FILE_HINT}.")
+        for base in (public, self.url):  # a URL of this studio, as the agent or the studio itself named it
+            if value.startswith(base + "/"):
+                value = self.url + value[len(base):]
+                break
+        else:
+            raise ToolError(f"A file argument must be {FILE_HINT}.")
+        async with httpx.AsyncClient(timeout=60) as http:
+            response = await http.get(value, headers=headers)
+        if response.status_code != 200:
+            raise ToolError(f"The studio answered {response.status_code} for that file URL; use a URL it returned.")
+        path = folder / (Path(unquote(urlparse(value).path)).name or "input")
+        path.write_bytes(response.content)
+        return str(path)
 
     async def refused(self, scope, receive, send) -> bool:
         """With accounts, a request without a valid API key is answered 401 here."""

@@ -333,7 +333,8 @@ def test_synchuman_generate_zip_and_json(server):
 
 @pytest.fixture(scope="module")
 def accounts(tmp_path_factory):
-    """A studio with --auth (alice and bob, each with an API key) and a rate limit of 2 jobs a minute."""
+    """A studio with --auth (alice and bob, each with an API key), a rate limit of 2 jobs a minute and uploads up
+    to 1 MB."""
     folder = tmp_path_factory.mktemp("rest_accounts")
     users_file = folder / "users.json"
     keys = {}
@@ -345,7 +346,7 @@ def accounts(tmp_path_factory):
             with contextlib.redirect_stdout(out):
                 users_cli(["key", name, "--file", str(users_file)])
             keys[name] = {"X-API-Key": out.getvalue().strip()}
-    with launched(folder / "outputs", "--auth", str(users_file), "--rate-limit", "2") as running:
+    with launched(folder / "outputs", "--auth", str(users_file), "--rate-limit", "2", "--max-file-size", "1mb") as running:
         yield running["url"].rstrip("/"), keys
 
 
@@ -372,6 +373,15 @@ def test_rest_needs_a_key_and_shows_each_caller_only_their_jobs(accounts):
         history = requests.get(f"{base}/api/v1/system/jobs/history", headers=keys[name], timeout=30).json()
         assert [job["job_id"] for job in history["jobs"]] == [ids[name]]
         assert ids[name] in job_ids_in_history(base, keys[name]) and ids[other] not in job_ids_in_history(base, keys[name])
+
+
+def test_uploads_past_the_size_limit_are_refused(accounts):
+    base, keys = accounts
+    big = ("big.png", b"\x89PNG" + bytes(1_100_000), "image/png")
+    aigc = requests.post(f"{base}/api/v1/file-upload/image", files={"file": big}, headers=keys["bob"], timeout=60)
+    assert aigc.status_code == 413 and "--max-file-size" in aigc.json()["message"]
+    hunyuan = requests.post(f"{base}/api/generate", files={"front": big}, headers=keys["bob"], timeout=60)
+    assert hunyuan.status_code == 413 and "larger than" in hunyuan.json()["detail"]
 
 
 def test_rate_limit_answers_429_with_retry_after(accounts):
