@@ -144,17 +144,19 @@ def build(rest: Rest) -> APIRouter:
         feature = AIGC_FEATURES[aigc_feature][0]
         if preference in (None, "", "auto"):
             return "auto", []
-        if preference in studio.registry.names(feature):
+        ready = [p.name for p in studio.registry.available(feature)]
+        if preference in ready:
             return preference, []
         family = next((f for f in sorted(MODEL_FAMILIES, key=len, reverse=True) if preference.startswith(f + "_")), None)
         for name in MODEL_FAMILIES.get(family, {}).get(feature, []):
-            if any(p.name == name for p in studio.registry.available(feature)):
+            if name in ready:
                 return name, []
         try:
             best = studio.registry.get(feature, "auto").name
         except InputError as exc:
             raise RestError(400, str(exc), "MODEL_NOT_AVAILABLE") from exc
-        known = "is not installed here" if family else "is not a model this studio knows"
+        known = ("is not installed here" if family or preference in studio.registry.names(feature)
+                 else "is not a model this studio knows")
         return "auto", [f"model_preference {preference!r} {known}; ran {best!r}, the best available pipeline for "
                         f"{FEATURES[feature]}."]
 

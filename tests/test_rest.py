@@ -188,6 +188,15 @@ def test_aigc_seed_test_client_rig_path_and_system_routes(server):
     assert models["available_models"]["auto_rig"] == ["builtin"]
     assert models["aliases"]["auto_rig"]["unirig_auto_rig"] == "builtin"
     assert requests.get(f"{api}/system/models", params={"feature": "auto_rig"}, timeout=30).json()["models"] == ["builtin"]
+    # a studio pipeline that cannot run here (Hunyuan3D-2 needs a CUDA GPU and its weights) falls back the same way
+    if any(p.name == "hunyuan3d-2" for p in server["studio"].registry.available("image_to_3d")):
+        return
+    image = upload(server["base"], "image", ASSETS / "toy_photo.jpg")
+    response = requests.post(f"{api}/mesh-generation/image-to-raw-mesh", timeout=60,
+                             json={"image_file_id": image, "model_preference": "hunyuan3d-2"})
+    assert response.status_code == 200 and "'hunyuan3d-2' is not installed here" in response.json()["message"]
+    done = poll(f"{api}/system/jobs/{response.json()['job_id']}", lambda a: a["status"] in ("completed", "failed"))
+    assert done["status"] == "completed" and done["pipeline"] == "builtin"
 
 
 def test_aigc_refusals_say_what_to_change(server):
