@@ -16,6 +16,7 @@ import trimesh
 from gradio_client import Client
 
 from queueing.users import main as users_cli
+from rest.aigc import AIGC_FEATURES
 
 from .conftest import ROOT, launched
 
@@ -136,7 +137,7 @@ def test_aigc_every_generation_route_runs_to_a_downloadable_file(server):
         assert status["status"] == "completed", (feature, status)
         assert status["feature"] == feature and status["model_preference"] == body["model_preference"]
         # the named model is not installed here: the best available pipeline ran, and the job says so
-        assert status["pipeline"] == "builtin"
+        assert status["pipeline"] == server["studio"].registry.get(AIGC_FEATURES[feature][0], "auto").name
         assert any(body["model_preference"] in w and "not installed" in w for w in status["warnings"]), status
         result = status["result"]
         assert result["mesh_url"] == f"{api}/system/jobs/{job_id}/download"
@@ -196,7 +197,7 @@ def test_aigc_seed_test_client_rig_path_and_system_routes(server):
                              json={"image_file_id": image, "model_preference": "hunyuan3d-2"})
     assert response.status_code == 200 and "'hunyuan3d-2' is not installed here" in response.json()["message"]
     done = poll(f"{api}/system/jobs/{response.json()['job_id']}", lambda a: a["status"] in ("completed", "failed"))
-    assert done["status"] == "completed" and done["pipeline"] == "builtin"
+    assert done["status"] == "completed" and done["pipeline"] == server["studio"].registry.get("image_to_3d", "auto").name
 
 
 def test_aigc_refusals_say_what_to_change(server):
