@@ -291,6 +291,33 @@ def test_trellis_image_to_3d_my_requests_and_outputs(server):
     assert bad.status_code == 400 and "slat_sample_steps" in bad.json()["error"]
 
 
+def test_trellis_text_to_3d_and_status_as_the_seed_test_client_calls_them(server):
+    base = server["base"]
+    assert requests.get(f"{base}/status", timeout=30).status_code == 200  # the seed client's "is the server up"
+    response = requests.post(f"{base}/text_to_3d", timeout=60,
+                             json={"text": "a wooden chair", "ss_sample_steps": 30, "ss_cfg_strength": 7.5})
+    assert response.status_code == 200, response.text
+    request_id = response.json()["request_id"]
+    answer = poll(f"{base}/my_requests", lambda a: any(r["request_id"] == request_id and r["status"] in
+                                                       ("complete", "error") for r in a["requests"]))
+    task = next(r for r in answer["requests"] if r["request_id"] == request_id)
+    assert task["status"] == "complete" and task["task_type"] == "text_to_3d" and task["text"] == "a wooden chair"
+    glb = requests.get(task["output_files"][0], timeout=60)
+    assert len(mesh_of(glb.content, "glb").faces) > 0
+    assert requests.post(f"{base}/text_to_3d", json={"text": " "}, timeout=30).status_code == 400
+
+
+def test_upload_metadata_and_synchuman_info(server):
+    base = server["base"]
+    file_id = upload(base, "mesh", ASSETS / "capsule.glb")
+    meta = requests.get(f"{base}/api/v1/file-upload/metadata/{file_id}", timeout=30).json()
+    assert meta["is_available"] and meta["file_type"] == "mesh" and meta["filename"] == "capsule.glb"
+    assert meta["file_size_mb"] == round((ASSETS / "capsule.glb").stat().st_size / 2**20, 4)
+    assert requests.get(f"{base}/api/v1/file-upload/metadata/{'f' * 24}", timeout=30).status_code == 404
+    info = requests.get(f"{base}/info", timeout=30).json()
+    assert info["stage2"]["available"] and info["stage2"]["pipeline"]
+
+
 # -- PromptAR --------------------------------------------------------------------------------------------------
 
 
