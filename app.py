@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+import rest
 from pipelines import environments
 from queueing.devices import DEFAULT_CPU_BUDGET, DEFAULT_GPU_BUDGET, DEFAULT_GPU_RESERVE, describe_hardware, parse_budget
 from queueing.gpu_manager import DEFAULT_WAIT_S
@@ -156,6 +157,7 @@ def launch(demo: gr.Blocks, studio: Studio, args: argparse.Namespace, prevent_th
     add_health_route(demo, studio)
     guard_outputs(demo, studio)
     guard_uploads(demo, studio)
+    rest.mount(demo, studio, lambda request: (identify(demo, studio.users, request), request_client(demo, studio, request)))
     if not prevent_thread_lock:
         try:
             demo.block_thread()

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     feature TEXT NOT NULL,
     pipeline TEXT NOT NULL,
     owner TEXT,
+    client TEXT,
     status TEXT NOT NULL,
     stage TEXT NOT NULL DEFAULT '',
     progress REAL DEFAULT 0,
@@ -113,6 +114,8 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        if "client" not in {row["name"] for row in self._query("PRAGMA table_info(jobs)")}:
+            self._execute("ALTER TABLE jobs ADD COLUMN client TEXT")  # stores written before clients were recorded
 
     def close(self) -> None:
         with self._lock:
@@ -120,7 +123,7 @@ class JobStore:
 
     # -- writing ----------------------------------------------------------------------
     def create(self, feature: str, pipeline: str, parameters: dict, output_format: str,
-               owner: str | None = None) -> tuple[str, Path]:
+               owner: str | None = None, client: str | None = None) -> tuple[str, Path]:
         """Record a new job as queued and make its folder; returns (id, folder).
 
         The folder is named `<time>-<feature>-<id>`, so sorting names sorts jobs by
@@ -131,9 +134,9 @@ class JobStore:
         job_id = secrets.token_hex(6)
         folder = f"{stamp}-{feature}-{job_id}"
         self._execute(
-            "INSERT INTO jobs (id, feature, pipeline, owner, status, parameters, output_format, folder, created) "
-            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-            (job_id, feature, pipeline, owner, _dumps(parameters), output_format, folder, now))
+            "INSERT INTO jobs (id, feature, pipeline, owner, client, status, parameters, output_format, folder, created) "
+            "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (job_id, feature, pipeline, owner, client, _dumps(parameters), output_format, folder, now))
         path = self.root / folder
         path.mkdir(parents=True)
         return job_id, path
@@ -198,16 +201,15 @@ class JobStore:
     def by_folder(self, folder: str) -> dict | None:
         return next(iter(self._records("SELECT * FROM jobs WHERE folder = ?", (folder,))), None)
 
-    def recent(self, limit: int = 20, owner: str | None = None, feature: str | None = None) -> list[dict]:
-        """The latest jobs, newest first."""
+    def recent(self, limit: int = 20, owner: str | None = None, feature: str | None = None,
+               client: str | None = None) -> list[dict]:
+        """The latest jobs, newest first; `client` keeps those one client (an account or an address) submitted."""
         sql, args = "SELECT * FROM jobs", []
         where = []
-        if owner is not None:
-            where.append("owner = ?")
-            args.append(owner)
-        if feature:
-            where.append("feature = ?")
-            args.append(feature)
+        for column, value in (("owner", owner), ("feature", feature or None), ("client", client)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC LIMIT ?"

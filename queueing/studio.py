@@ -60,6 +60,7 @@ class Job:
     context: JobContext
     owner: str | None = None
     client: str = ""
+    warnings: list = field(default_factory=list)
     accepted: float = field(default_factory=time.monotonic)
 
 
@@ -134,10 +135,11 @@ class Studio:
         return f"user:{user}" if user else f"address:{client_address(peer, forwarded_for, self.trusted_proxies)}"
 
     def submit(self, feature: str, pipeline_name: str | None, inputs: dict, output_format: str = "glb",
-               owner: str | None = None, client: str | None = None) -> Job:
+               owner: str | None = None, client: str | None = None, warnings: list[str] | None = None) -> Job:
         """Accept a job: it is recorded as queued, with an id, before this returns; refusals raise at once.
 
-        `client` (see `client_id`) is held to the per-client limits; None (a script in this process) is not.
+        `client` (see `client_id`) is held to the per-client limits and recorded; None (a script in this
+        process) is not. `warnings` (say, a requested model replaced by another) go into the job's metadata.
         """
         if feature not in FEATURES:
             raise InputError(f"Unknown feature {feature!r}.")
@@ -159,20 +161,20 @@ class Studio:
             self.client_limits.admit_job(client, running)
         ticket = self.pools.admit(self.pools.pool_for(pipeline))
         try:
-            job_id, folder = self.jobs.create(feature, pipeline.name, parameters, fmt, owner)
+            job_id, folder = self.jobs.create(feature, pipeline.name, parameters, fmt, owner, client)
         except BaseException:
             self.pools.leave(ticket)
             raise
         try:
             files = {key: _bring_input(path, folder / "inputs" / key) for key, path in sources.items()}
-            self.jobs.update(job_id, files=files)
+            self.jobs.update(job_id, files=files, **({"metadata": {"warnings": warnings}} if warnings else {}))
         except OSError as exc:
             self.pools.leave(ticket)
             self._close(job_id, folder, "failed", "The uploaded files could not be stored; try again.", drop=True)
             raise InputError("The uploaded files could not be stored; try again.") from exc
         limit = job_time_limit(pipeline, self.job_timeouts)
         job = Job(job_id, feature, pipeline, folder, parameters, files, fmt, ticket,
-                  JobContext(f"{feature}/{pipeline.name}", limit), owner, client or "")
+                  JobContext(f"{feature}/{pipeline.name}", limit), owner, client or "", list(warnings or ()))
         with self._lock:
             self._active[job_id] = job
         return job
@@ -248,7 +250,7 @@ class Studio:
                 return placed.run_job(message, device, report)
 
         result, placement = self.manager.run(placed, work, job.parameters)
-        warnings = list(result["warnings"])
+        warnings = [*job.warnings, *result["warnings"]]
         if placement["offload"]:
             warnings.append(f"{pipeline.name} did not fit in GPU memory whole and ran with model CPU offload (slower).")
         metadata = {
