@@ -43,7 +43,7 @@ FLAGS = [
     ("--port", "STUDIO_PORT", 7860, int, "port to listen on"),
     ("--outputs", "STUDIO_OUTPUTS", str(ROOT / "outputs"), str, "folder for job outputs, one subfolder per job"),
     ("--max-file-size", "STUDIO_MAX_FILE_SIZE", "200mb", str, "largest upload accepted, e.g. 200mb"),
-    ("--queue-size", "STUDIO_QUEUE_SIZE", 16, int, "jobs that may wait in the queue before new ones are refused"),
+    ("--queue-size", "STUDIO_QUEUE_SIZE", 64, int, "jobs that may wait in the queue before new ones are refused"),
     ("--gpu-slots", "STUDIO_GPU_SLOTS", 1, int,
      "GPU jobs that run at once per GPU; the shared 'gpu' pool is this times the number of GPUs found"),
     ("--gpu-budget", "STUDIO_GPU_BUDGET", DEFAULT_GPU_BUDGET, str,
@@ -67,7 +67,7 @@ FLAGS = [
      "users file (made with 'python -m queueing.users'): browsers log in, scripts send an API key in X-API-Key; "
      "each user sees only their own jobs, admins see all (default: no accounts, for a studio on your own machine)"),
     ("--rate-limit", "STUDIO_RATE_LIMIT", 30, int, "jobs one client (an account, else an address) may start per minute; 0: no limit"),
-    ("--client-jobs", "STUDIO_CLIENT_JOBS", 8, int, "jobs one client may have queued or running at once; 0: no limit"),
+    ("--client-jobs", "STUDIO_CLIENT_JOBS", 32, int, "jobs one client may have queued or running at once; 0: no limit"),
     ("--gpu-seconds-per-day", "STUDIO_GPU_SECONDS_PER_DAY", 14400.0, float,
      "seconds of GPU time one client may use per day; 0: no limit"),
     ("--upload-quota", "STUDIO_UPLOAD_QUOTA", "5GiB", str, "bytes one client may upload per day (a size); 0: no limit"),

@@ -88,6 +88,8 @@ class Pipeline:
         install_hint: the command that installs what `requires` names (for a model with an
             `environment`, its install command unless this says more).
         priority: higher wins when `"auto"` picks among available pipelines.
+        gpu_for_auto: it runs on a CPU but far too slowly for `"auto"` to pick it there; it
+            can still be asked for by name.
         reentrant: one loaded instance may serve two jobs at once.
         supports_offload: `enable_offload` can run it on a GPU too small to hold it.
         offload_peak_bytes: device memory a run with `enable_offload` needs (largest
@@ -113,6 +115,7 @@ class Pipeline:
     requires: tuple[str, ...] = ()
     install_hint: str = ""
     priority: int = 0
+    gpu_for_auto: bool = False
     reentrant: bool = False
     supports_offload: bool = False
     offload_peak_bytes: int = 0

@@ -75,9 +75,9 @@ class Registry:
         return list(self._pipelines[feature])
 
     def available(self, feature: str) -> list[Pipeline]:
-        """Available pipelines for `feature`, best first."""
+        """Available pipelines for `feature`, best first; without a GPU, those too slow on a CPU come last."""
         ready = [p for p in self._pipelines[feature].values() if p.availability(self.device_kinds)[0]]
-        return sorted(ready, key=lambda p: -p.priority)
+        return sorted(ready, key=lambda p: (p.gpu_for_auto and "cuda" not in self.device_kinds, -p.priority))
 
     def get(self, feature: str, name: str | None) -> Pipeline:
         """The pipeline called `name`, or the best available one for `"auto"`."""

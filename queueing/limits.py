@@ -80,7 +80,7 @@ class ClientLimits:
     """
 
     jobs_per_minute: int = 30
-    concurrent_jobs: int = 8
+    concurrent_jobs: int = 32
     gpu_seconds_per_day: float = 4 * 3600
     upload_bytes_per_day: int = 5 * 1024**3
     _limiter: Any = field(default=None, repr=False)

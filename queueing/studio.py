@@ -70,7 +70,7 @@ class Studio:
     registry: Registry
     manager: GPUManager
     pools: Pools = field(default_factory=Pools)
-    queue_size: int = 16
+    queue_size: int = 64
     job_timeouts: dict = field(default_factory=dict)
     keep_days: float = 0.0
     max_disk_bytes: int = 0
@@ -97,7 +97,7 @@ class Studio:
         self._stopping = False
 
     @classmethod
-    def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 16,
+    def create(cls, outputs: Path, gpu_slots: int = 1, cpu_slots: int = 2, queue_size: int = 64,
                gpu_budget: str = DEFAULT_GPU_BUDGET, cpu_budget: str = DEFAULT_CPU_BUDGET,
                wait_s: float = DEFAULT_WAIT_S, gpu_reserve: str = DEFAULT_GPU_RESERVE,
                job_timeouts: dict | None = None, keep_days: float = 0.0, max_disk_bytes: int = 0,

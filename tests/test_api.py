@@ -139,7 +139,7 @@ def test_flags_have_safe_defaults_and_environment_equivalents(monkeypatch):
 
     args = app.parse_args([])
     # gpu_slots is jobs at once per GPU found (see Studio.create).
-    assert (args.host, args.port, args.share, args.queue_size, args.gpu_slots) == ("127.0.0.1", 7860, False, 16, 1)
+    assert (args.host, args.port, args.share, args.queue_size, args.gpu_slots) == ("127.0.0.1", 7860, False, 64, 1)
     monkeypatch.setenv("STUDIO_PORT", "9123")
     monkeypatch.setenv("STUDIO_QUEUE_SIZE", "3")
     monkeypatch.setenv("STUDIO_SHARE", "1")

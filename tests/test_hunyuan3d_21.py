@@ -92,7 +92,7 @@ def installed(tmp_path_factory):
         yield {"before": before, "install": done.stdout, "python": python, "weights": weights, "tmp": tmp}
 
 
-def test_install_from_the_snapshot_makes_it_available_and_auto_picks_it(installed):
+def test_install_from_the_snapshot_makes_it_available_and_auto_picks_it_on_a_gpu_machine(installed):
     ok, reason = installed["before"]
     assert not ok and reason.startswith("missing package(s): ") and "hy3dshape" in reason.split(";")[0]
     assert ("install with: python app.py models install hunyuan3d-2.1 (Tencent Hunyuan 3D 2.1 Community License: "
@@ -105,8 +105,10 @@ def test_install_from_the_snapshot_makes_it_available_and_auto_picks_it(installe
 
     from pipelines.registry import Registry
 
-    registry = Registry(device_kinds={"cpu"})
-    pipeline = registry.get("image_to_3d", "auto")
+    # Without a GPU a full-size job would take over an hour: auto keeps to the built-in, a name still reaches it.
+    assert Registry(device_kinds={"cpu"}).get("image_to_3d", "auto").name == "builtin"
+    assert Registry(device_kinds={"cpu"}).get("image_to_3d", "hunyuan3d-2.1").python == installed["python"]
+    pipeline = Registry(device_kinds={"cpu", "cuda"}).get("image_to_3d", "auto")
     assert pipeline.name == "hunyuan3d-2.1" and pipeline.python == installed["python"]
     assert pipeline.model == str(installed["weights"].resolve())  # the folder the install was given
     assert pipeline.availability({"cpu"}) == (True, "ready (weights on this machine)")

@@ -259,6 +259,7 @@ class Hunyuan3D21(_Hunyuan3D):
     weights_bytes = 7 * GiB  # 3.68B parameters in fp16: DiT 3.05B, ShapeVAE 0.33B, DINOv2-large 0.30B
     peak_bytes = 1 * GiB  # working memory: 8 GB for shape alone (3DAIGC-API's figure) less the weights
     priority = 40
+    gpu_for_auto = True  # a full-size job on a CPU takes over an hour (estimated from its FLOPs)
     repo_id = "tencent/Hunyuan3D-2.1"
     subfolder = "hunyuan3d-dit-v2-1"
     env_var = "STUDIO_HUNYUAN3D_21_MODEL"
