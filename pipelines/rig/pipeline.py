@@ -8,13 +8,20 @@ import trimesh
 from ..base import Pipeline, PipelineOutput, Stages
 from ..complete.solidify import close_part, welded
 from ..errors import InputError
+from ..knobs import checked_knobs
 from ..mesh.io import load_scene, scene_stats
+from ..mesh.up_axis import UP_AXES, resolve_up, turn_y_up
 from .asset import SkinnedAsset
 from .humanoid import NotHumanoid, fit_humanoid
-from .skeleton import generic_skeleton, main_components, skeleton_graph, voxelize_solid
+from .skeleton import generic_skeleton, main_components, prune_spurs, skeleton_graph, voxelize_solid
 from .weights import MAX_INFLUENCES, bone_heat_weights
 
 RIG_MODES = ("auto", "humanoid", "generic")
+DEFAULTS = {"mode": "auto", "up_axis": "auto"}
+CHOICES = {"mode": RIG_MODES, "up_axis": UP_AXES}
+# Skeleton branches shorter than these shares of the size are pruned: the humanoid fit keeps short
+# ones (a head on a short neck), a generic skeleton only limbs (not fingers, ears or folds of a cape).
+HUMANOID_SPUR, GENERIC_SPUR = 0.04, 0.1
 # Faces of the closed stand-in that an open mesh is voxelised through.
 PROXY_FACES = 20_000
 
@@ -57,31 +64,19 @@ class BuiltinRigPipeline(Pipeline):
     reentrant = True
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
-        mode = (inputs.get("mode") or "auto").lower()
-        if mode not in RIG_MODES:
-            raise InputError(f"Unknown rig mode {mode!r}; choose one of: {', '.join(RIG_MODES)}.")
+        knobs = checked_knobs({**inputs, "mode": str(inputs.get("mode") or "auto").lower()}, DEFAULTS, {}, CHOICES)
+        mode = knobs["mode"]
         with stages.stage("load", 0.05):
-            scene = bake_scene(load_scene(inputs["mesh"]))
+            loaded = load_scene(inputs["mesh"])
+            up = resolve_up(loaded, knobs["up_axis"])
+            scene = bake_scene(turn_y_up(loaded, up))
             parts = list(scene.geometry.items())
             combined = trimesh.util.concatenate([mesh for _, mesh in parts]) if len(parts) > 1 else parts[0][1]
             if float(combined.extents.max()) <= 0:
                 raise InputError("The mesh has no extent (all vertices coincide); upload a real surface.")
-        warnings = []
+        warnings = up.warnings()
         with stages.stage("skeleton", 0.2):
-            volume = main_components(voxelize_solid(solid_proxy(combined)))
-            graph = skeleton_graph(volume)
-            skeleton = None
-            if mode in ("auto", "humanoid"):
-                try:
-                    skeleton = fit_humanoid(volume, graph)
-                except NotHumanoid as exc:
-                    if mode == "humanoid":
-                        raise InputError(
-                            f"The mesh does not look like an upright character: {exc}. "
-                            "Use mode 'generic' (or 'auto') for other shapes."
-                        ) from exc
-            if skeleton is None:
-                skeleton = generic_skeleton(volume, graph)
+            skeleton, volume = self.skeleton(combined, mode, warnings)
         with stages.stage("skin weights", 0.5):
             segments, owners = skeleton.segments()
             joints, weights = bone_heat_weights(
@@ -108,8 +103,34 @@ class BuiltinRigPipeline(Pipeline):
             "voxel_pitch": round(volume.pitch, 6),
             "animation": "preview" if len(skeleton.names) > 1 else None,
             "input": scene_stats(scene),
+            **up.metadata(),
         }
         if len(skeleton.names) == 1:
             warnings.append("The skeleton is a single joint (the shape has no limbs to follow).")
         return PipelineOutput(asset=asset, metadata=metadata, warnings=warnings)
+
+    @staticmethod
+    def skeleton(mesh: trimesh.Trimesh, mode: str, warnings: list):
+        """(skeleton, volume): the humanoid fit when asked for (or, in auto mode, when it fits), else generic."""
+        try:
+            volume = main_components(voxelize_solid(solid_proxy(mesh)))
+            graph = skeleton_graph(volume, HUMANOID_SPUR)
+        except (ValueError, IndexError, MemoryError) as exc:
+            raise InputError("No solid could be made of this mesh to place a skeleton in (it may be a flat sheet, "
+                             "a line or a cloud of slivers); repair it or upload a closed surface.") from exc
+        if mode in ("auto", "humanoid"):
+            try:
+                skeleton = fit_humanoid(volume, graph)
+            except NotHumanoid as exc:
+                if mode == "humanoid":
+                    raise InputError(f"The mesh does not look like an upright character: {exc}. "
+                                     "Use mode 'generic' (or 'auto') for other shapes, or set up_axis if it "
+                                     "stands along another axis.") from exc
+            else:
+                if skeleton.doubts:
+                    warnings.append("The humanoid fit is doubtful: " + "; ".join(skeleton.doubts) +
+                                    ". Check the joints, or use mode 'generic'.")
+                return skeleton, volume
+        prune_spurs(graph, GENERIC_SPUR * max(volume.occupancy.shape))
+        return generic_skeleton(volume, graph), volume
 

@@ -52,6 +52,7 @@ class Skeleton:
     positions: np.ndarray
     tips: list[tuple[int, np.ndarray]] = field(default_factory=list)
     kind: str = "generic"
+    doubts: list[str] = field(default_factory=list)  # why a fit that passed may still be wrong
 
     def segments(self) -> tuple[np.ndarray, np.ndarray]:
         """Bone segments (n, 2, 3) and the joint that moves each one (the segment's start)."""
