@@ -53,7 +53,7 @@ def joined(parts) -> trimesh.Trimesh:
 
 
 def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short_neck=False, tail=False,
-              armour=False, blocky=False, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
+              armour=False, blocky=False, fingers=False, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
               height: float = 1.8) -> trimesh.Trimesh:
     """A standing character `height` tall; `legs` is the leg length as a share of the height."""
     hips_y = legs * height
@@ -90,6 +90,11 @@ def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short
                                tilt=-side * angle))
         else:
             parts.append(limb(shoulder, hand, 0.025 * height))
+        if fingers:
+            direction = (hand - shoulder) / np.linalg.norm(hand - shoulder)
+            for k in range(5):
+                spread = np.array([0.0, 0.0, (k - 2) * 0.012 * height])
+                parts.append(limb(hand + spread, hand + spread + 0.07 * height * direction, 0.006 * height))
         if armour:
             parts.append(ball(shoulder + [side * 0.02 * height, 0.01 * height, 0], 0.06 * height))
         if sword and side == -1:
@@ -102,6 +107,14 @@ def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short
     if tail:
         parts.append(limb([0, hips_y, -0.05 * height], [0, 0.05 * height, -0.5 * height], 0.035 * height))
     return joined(parts)
+
+
+def detailed(mesh: trimesh.Trimesh, bumps: int = 120, seed: int = 0) -> trimesh.Trimesh:
+    """`mesh` with small lumps all over (buckles, studs, hair tufts, noise): what generated meshes carry."""
+    rng = np.random.default_rng(seed)
+    points, _ = trimesh.sample.sample_surface(mesh, bumps, seed=seed)
+    size = float(mesh.extents.max())
+    return joined([mesh] + [ball(p, size * rng.uniform(0.008, 0.02)) for p in points])
 
 
 def quadruped(length=2.0, height=1.4, neck_up=0.35, tail=True, wings=False, leg_r=0.07) -> trimesh.Trimesh:
@@ -137,6 +150,31 @@ def bird(height=0.5) -> trimesh.Trimesh:
         parts.append(block([x * 0.65 * height, body_y + 0.12 * height, 0], [1.0 * height, 0.03 * height, 0.3 * height],
                            tilt=x * 0.2))
     return joined(parts)
+
+
+def biped_dinosaur(height=1.6) -> trimesh.Trimesh:
+    """A theropod: two strong legs, a level body, a big head forward, two small arms, a long tail."""
+    body_y = 0.6 * height
+    parts = [limb([0, body_y, -0.3 * height], [0, body_y + 0.1 * height, 0.35 * height], 0.17 * height),
+             limb([0, body_y + 0.1 * height, 0.35 * height], [0, 0.85 * height, 0.6 * height], 0.08 * height),
+             ball([0, 0.9 * height, 0.75 * height], 0.12 * height),
+             limb([0, body_y, -0.3 * height], [0, 0.45 * height, -1.2 * height], 0.06 * height)]
+    for x in (-1, 1):
+        parts.append(limb([x * 0.1 * height, body_y, -0.1 * height], [x * 0.12 * height, 0.04 * height, 0.0], 0.06 * height))
+        parts.append(limb([x * 0.12 * height, body_y + 0.05 * height, 0.35 * height],
+                          [x * 0.2 * height, body_y - 0.05 * height, 0.5 * height], 0.025 * height))
+    return joined(parts)
+
+
+def on_pedestal(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """`mesh` standing on a round base, as image-to-3D models often deliver a figurine."""
+    base = trimesh.creation.cylinder(radius=0.6 * float(max(mesh.extents[0], mesh.extents[2])) / 2 + 0.1,
+                                     height=0.05 * mesh.extents[1], sections=48)
+    base.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+    raised = mesh.copy()
+    raised.apply_translation([0, 0.05 * mesh.extents[1], 0])
+    base.apply_translation([0, 0.025 * mesh.extents[1] + 0.01 * mesh.extents[1], 0])
+    return joined([raised, base])
 
 
 def car() -> trimesh.Trimesh:
@@ -189,6 +227,10 @@ def characters() -> dict[str, trimesh.Trimesh]:
         "block robot T-pose": character("T", blocky=True, short_neck=True),
         "block robot A-pose": character("A", blocky=True),
         "mech A-pose": character("A", blocky=True, armour=True, short_neck=True, shoulders=0.32, legs=0.45),
+        "figurine on a round base A-pose": on_pedestal(character("A", armour=True)),
+        "detailed hero A-pose (fingers, studs)": detailed(character("A", fingers=True, cape=True)),
+        "detailed dwarf T-pose (fingers, studs)": detailed(character("T", fingers=True, legs=0.38, shoulders=0.3,
+                                                                     arm=0.5, height=1.3, armour=True), seed=1),
     }
 
 
@@ -196,10 +238,12 @@ def non_humanoids() -> dict[str, trimesh.Trimesh]:
     """Animals, vehicles and objects, each +Y up, standing on y = 0."""
     return {
         "cow": quadruped(),
+        "detailed cow (studs)": detailed(quadruped(), seed=2),
         "dog": quadruped(length=1.0, height=0.7, neck_up=0.3),
         "giraffe-like": quadruped(length=2.0, height=2.2, neck_up=0.9, leg_r=0.08),
         "winged dragon": quadruped(length=3.0, height=1.6, neck_up=0.4, wings=True),
         "bird, wings spread": bird(),
+        "biped dinosaur": biped_dinosaur(),
         "car": car(),
         "chair": chair(),
         "table": table(),

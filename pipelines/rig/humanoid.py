@@ -29,7 +29,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from .skeleton import Skeleton, Volume
+from .skeleton import Skeleton, Volume, skeleton_graph
 
 SIDES = ("left", "right")
 HUMANOID_JOINTS = (
@@ -50,6 +50,7 @@ MIN_LEGS, DOUBTFUL_LEGS = 0.17, 0.25  # hips above the feet
 MIN_TORSO, DOUBTFUL_TORSO = 0.15, 0.2  # shoulders (arm junction) above the hips
 MAX_TILT, DOUBTFUL_TILT = 40.0, 25.0  # degrees between the torso and the vertical
 MIN_HAND_HEIGHT = 0.25  # hands above the feet
+LIFTS = (0.0, 0.04, 0.08)  # floors tried, as shares of the height, when the feet touch or stand on a base
 MIN_ARM, MAX_ARM = 0.12, 0.9  # arm length (junction to fingertip); wings reach further
 ARM_ASYMMETRY = 1.15  # an arm longer than this times the other holds something
 
@@ -89,6 +90,32 @@ def lateral_axis(volume: Volume) -> int:
     if abs(scores[0] - scores[2]) < 0.02:  # symmetric both ways (a robot, a column): the wider axis
         return 0 if volume.occupancy.shape[0] >= volume.occupancy.shape[2] else 2
     return max(scores, key=scores.get)
+
+
+def fit_standing(volume: Volume, spur_fraction: float) -> Skeleton:
+    """`fit_humanoid` on the volume's skeleton; if its feet are not found, again with the lowest slices cut off.
+
+    Feet that touch each other, or stand on a base, join the legs into a loop that the skeleton
+    cuts anywhere; above the floor where they meet, the legs are two again.
+    """
+    first = None
+    height = volume.occupancy.shape[1]
+    for lift in LIFTS:
+        cut = volume
+        if lift:
+            occupancy = volume.occupancy.copy()
+            ground = int(np.flatnonzero(occupancy.any(axis=(0, 2))).min())
+            occupancy[:, : ground + int(round(lift * height)), :] = False
+            cut = Volume(occupancy, volume.origin, volume.pitch)
+        try:
+            skeleton = fit_humanoid(cut, skeleton_graph(cut, spur_fraction))
+        except NotHumanoid as exc:
+            first = first or exc
+            continue
+        if lift:
+            skeleton.doubts.append("its feet touch each other or a base, so the feet were placed above that")
+        return skeleton
+    raise first
 
 
 def fit_humanoid(volume: Volume, graph: nx.Graph) -> Skeleton:

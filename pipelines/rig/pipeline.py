@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import trimesh
 
@@ -12,8 +13,8 @@ from ..knobs import checked_knobs
 from ..mesh.io import load_scene, scene_stats
 from ..mesh.up_axis import UP_AXES, resolve_up, turn_y_up
 from .asset import SkinnedAsset
-from .humanoid import NotHumanoid, fit_humanoid
-from .skeleton import generic_skeleton, main_components, prune_spurs, skeleton_graph, voxelize_solid
+from .humanoid import NotHumanoid, fit_standing
+from .skeleton import generic_skeleton, main_components, skeleton_graph, voxelize_solid
 from .weights import MAX_INFLUENCES, bone_heat_weights
 
 RIG_MODES = ("auto", "humanoid", "generic")
@@ -22,6 +23,8 @@ CHOICES = {"mode": RIG_MODES, "up_axis": UP_AXES}
 # Skeleton branches shorter than these shares of the size are pruned: the humanoid fit keeps short
 # ones (a head on a short neck), a generic skeleton only limbs (not fingers, ears or folds of a cape).
 HUMANOID_SPUR, GENERIC_SPUR = 0.04, 0.1
+UNSKELETONISABLE = ("No skeleton could be placed in this mesh (it may be a flat sheet, a line or a cloud of "
+                    "slivers with no inside); repair it or upload a closed surface.")
 # Faces of the closed stand-in that an open mesh is voxelised through.
 PROXY_FACES = 20_000
 
@@ -111,26 +114,31 @@ class BuiltinRigPipeline(Pipeline):
 
     @staticmethod
     def skeleton(mesh: trimesh.Trimesh, mode: str, warnings: list):
-        """(skeleton, volume): the humanoid fit when asked for (or, in auto mode, when it fits), else generic."""
+        """(skeleton, volume): the humanoid fit when asked for (or, in auto mode, when it fits), else generic.
+
+        No shape may crash the rigger: a fit that breaks on an odd skeleton is a refusal (humanoid
+        mode) or a generic skeleton with a warning (auto mode).
+        """
         try:
             volume = main_components(voxelize_solid(solid_proxy(mesh)))
-            graph = skeleton_graph(volume, HUMANOID_SPUR)
         except (ValueError, IndexError, MemoryError) as exc:
-            raise InputError("No solid could be made of this mesh to place a skeleton in (it may be a flat sheet, "
-                             "a line or a cloud of slivers); repair it or upload a closed surface.") from exc
+            raise InputError(UNSKELETONISABLE) from exc
         if mode in ("auto", "humanoid"):
             try:
-                skeleton = fit_humanoid(volume, graph)
+                skeleton = fit_standing(volume, HUMANOID_SPUR)
             except NotHumanoid as exc:
-                if mode == "humanoid":
-                    raise InputError(f"The mesh does not look like an upright character: {exc}. "
-                                     "Use mode 'generic' (or 'auto') for other shapes, or set up_axis if it "
-                                     "stands along another axis.") from exc
+                reason = str(exc)
+            except (ArithmeticError, LookupError, ValueError, nx.NetworkXException) as exc:
+                reason = f"the humanoid fit failed on this shape ({type(exc).__name__})"
             else:
                 if skeleton.doubts:
                     warnings.append("The humanoid fit is doubtful: " + "; ".join(skeleton.doubts) +
                                     ". Check the joints, or use mode 'generic'.")
                 return skeleton, volume
-        prune_spurs(graph, GENERIC_SPUR * max(volume.occupancy.shape))
-        return generic_skeleton(volume, graph), volume
-
+            if mode == "humanoid":
+                raise InputError(f"The mesh does not look like an upright character: {reason}. Use mode 'generic' "
+                                 "(or 'auto') for other shapes, or set up_axis if it stands along another axis.")
+        try:
+            return generic_skeleton(volume, skeleton_graph(volume, GENERIC_SPUR)), volume
+        except (ArithmeticError, LookupError, ValueError, nx.NetworkXException) as exc:
+            raise InputError(UNSKELETONISABLE) from exc

@@ -125,10 +125,13 @@ def skeleton_graph(volume: Volume, spur_fraction: float = 0.08) -> nx.Graph:
     graph = nx.Graph()
     for i, idx in enumerate(index):
         graph.add_node(i, index=idx)
+    radius = ndimage.distance_transform_edt(volume.occupancy)[tuple(index.T)]
     for a, b in cKDTree(index).query_pairs(r=1.75):
-        graph.add_edge(a, b, length=float(np.linalg.norm(index[a] - index[b])))
-    # Lee thinning leaves little triangles at junctions; a spanning tree removes them.
-    graph = nx.minimum_spanning_tree(graph, weight="length")
+        length = float(np.linalg.norm(index[a] - index[b]))
+        graph.add_edge(a, b, length=length, cost=length / min(radius[a], radius[b]))
+    # Lee thinning leaves little triangles at junctions, and parts that touch (feet, a hand on a hip)
+    # make loops; a spanning tree that keeps thick links cuts each loop at its thinnest point.
+    graph = nx.minimum_spanning_tree(graph, weight="cost")
     prune_spurs(graph, spur_fraction * max(volume.occupancy.shape))
     return graph
 
