@@ -8,7 +8,7 @@ do not depend on scale:
 - stance: the ground contact is two or more separate pieces (feet, legs, wheels) rather than one
   patch (a back, a bumper);
 - height: a standing character is taller than it is deep; a lying one is not.
-Outputs are always +Y up: a +Z-up scene is turned -90 degrees about X, so its -Y front faces +Z.
+When the scores are close, +Y (glTF's convention) is kept with a warning. Outputs are always +Y up: a +Z-up scene is turned -90 degrees about X, so its -Y front faces +Z.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class UpAxis:
     def warnings(self) -> list[str]:
         if not self.doubtful:
             return []
-        return [f"The up axis was hard to tell ({self.axis} was taken); if the result lies on its side, "
-                f"set up_axis to {'+Y' if self.axis == '+Z' else '+Z'}."]
+        return ["The up axis was hard to tell, so the mesh was taken as +Y up (glTF's convention); if the result "
+                "lies on its side, set up_axis to +Z."]
 
 
 def stance_cues(points: np.ndarray, axis: int) -> dict:
@@ -92,8 +92,8 @@ def detect_up(mesh: trimesh.Trimesh) -> UpAxis:
         return UpAxis("+Y", "auto", {}, doubtful=True)
     cues = {name: stance_cues(points, index) for name, index in AXIS_INDEX.items()}
     scores = {name: round(stance_score(c), 3) for name, c in cues.items()}
-    best = max(scores, key=scores.get)
     doubtful = abs(scores["+Y"] - scores["+Z"]) < DOUBTFUL_MARGIN
+    best = "+Y" if doubtful else max(scores, key=scores.get)  # in doubt, glTF's own convention
     return UpAxis(best, "auto", {name: {**cues[name], "score": scores[name]} for name in cues}, doubtful)
 
 

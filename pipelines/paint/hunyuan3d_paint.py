@@ -16,7 +16,9 @@ import trimesh
 from ..base import GiB, Pipeline, PipelineOutput, Stages, free_cuda_cache
 from ..errors import InputError
 from ..image_io import load_image
+from ..knobs import up_axis_knob
 from ..mesh.io import load_scene
+from ..mesh.up_axis import resolve_up, turn_y_up
 from ..mesh.texture import with_texture
 from ..segment.builtin import flatten
 from .builtin import check_paintable, check_texture_size
@@ -89,10 +91,12 @@ class Hunyuan3DPaintAdapter(Pipeline):
         with stages.stage("load", 0.05):
             scene = load_scene(inputs["mesh"])
             check_paintable(scene)
-            mesh = flatten(scene)
+            up = resolve_up(scene, up_axis_knob(inputs))  # its cameras orbit a +Y-up mesh
+            mesh = flatten(turn_y_up(scene, up))
             image = load_image(inputs["image"], "reference image")
         warnings = [f"Hunyuan3D-2 paint uses only the front image; the {view} view was ignored."
                     for view in ("back_image", "left_image", "right_image") if inputs.get(view) is not None]
+        warnings += up.warnings()
         if self.paint is None:
             self.load(inputs.get("device") or "cuda")
         self.paint.config.texture_size = size
@@ -115,7 +119,7 @@ class Hunyuan3DPaintAdapter(Pipeline):
         return PipelineOutput(
             asset=textured,
             metadata={"mode": "image", "views": ["front"], "texture_size": size, "seed": int(inputs.get("seed") or 0),
-                      "model": self.model_path},
+                      "model": self.model_path, **up.metadata()},
             warnings=warnings,
             images={"texture": texture.convert("RGB")},
         )
