@@ -53,7 +53,7 @@ def joined(parts) -> trimesh.Trimesh:
 
 
 def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short_neck=False, tail=False,
-              armour=False, blocky=False, fingers=False, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
+              armour=False, blocky=False, fingers=False, spiky_hair=False, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
               height: float = 1.8) -> trimesh.Trimesh:
     """A standing character `height` tall; `legs` is the leg length as a share of the height."""
     hips_y = legs * height
@@ -99,6 +99,11 @@ def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short
             parts.append(ball(shoulder + [side * 0.02 * height, 0.01 * height, 0], 0.06 * height))
         if sword and side == -1:
             parts.append(block(hand + [0, 0, 0.25 * height], [0.02 * height, 0.03 * height, 0.55 * height]))
+    if spiky_hair:
+        rng = np.random.default_rng(3)
+        for direction in rng.normal(size=(14, 3)) * [1, 0.4, 1] + [0, 1.2, 0]:
+            direction /= np.linalg.norm(direction)
+            parts.append(limb([0, head_y, 0], [0, head_y, 0] + direction * (head_r + 0.1 * height), 0.008 * height))
     if cape:
         parts.append(block([0, (0.15 * height + neck_y) / 2, -chest_w - 0.02 * height],
                            [2.4 * chest_w, neck_y - 0.15 * height, 0.02 * height]))
@@ -229,6 +234,8 @@ def characters() -> dict[str, trimesh.Trimesh]:
         "mech A-pose": character("A", blocky=True, armour=True, short_neck=True, shoulders=0.32, legs=0.45),
         "figurine on a round base A-pose": on_pedestal(character("A", armour=True)),
         "detailed hero A-pose (fingers, studs)": detailed(character("A", fingers=True, cape=True)),
+        "spiky-haired goblin A-pose (fingers)": character("A", big_head=True, legs=0.4, arm=0.75, height=1.0,
+                                                         fingers=True, spiky_hair=True),
         "detailed dwarf T-pose (fingers, studs)": detailed(character("T", fingers=True, legs=0.38, shoulders=0.3,
                                                                      arm=0.5, height=1.3, armour=True), seed=1),
     }

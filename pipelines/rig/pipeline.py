@@ -23,6 +23,7 @@ CHOICES = {"mode": RIG_MODES, "up_axis": UP_AXES}
 # Skeleton branches shorter than these shares of the size are pruned: the humanoid fit keeps short
 # ones (a head on a short neck), a generic skeleton only limbs (not fingers, ears or folds of a cape).
 HUMANOID_SPUR, GENERIC_SPUR = 0.04, 0.1
+GENERIC_SPUR_THICKNESS = 2.0  # and shorter than twice the body's radius where they branch off
 UNSKELETONISABLE = ("No skeleton could be placed in this mesh (it may be a flat sheet, a line or a cloud of "
                     "slivers with no inside); repair it or upload a closed surface.")
 # Faces of the closed stand-in that an open mesh is voxelised through.
@@ -139,6 +140,6 @@ class BuiltinRigPipeline(Pipeline):
                 raise InputError(f"The mesh does not look like an upright character: {reason}. Use mode 'generic' "
                                  "(or 'auto') for other shapes, or set up_axis if it stands along another axis.")
         try:
-            return generic_skeleton(volume, skeleton_graph(volume, GENERIC_SPUR)), volume
+            return generic_skeleton(volume, skeleton_graph(volume, GENERIC_SPUR, GENERIC_SPUR_THICKNESS)), volume
         except (ArithmeticError, LookupError, ValueError, nx.NetworkXException) as exc:
             raise InputError(UNSKELETONISABLE) from exc
