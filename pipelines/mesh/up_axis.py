@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
 import trimesh
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import ConvexHull, QhullError, cKDTree
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
 UP_AXES = ("auto", "+Y", "+Z")
 AXIS_INDEX = {"+Y": 1, "+Z": 2}
@@ -65,15 +64,21 @@ def stance_cues(points: np.ndarray, axis: int) -> dict:
         margin = -float((hull.equations[:, :2] @ centre[others] + hull.equations[:, 2]).max())
     except (QhullError, ValueError):  # a point or a line of contact: it balances on an edge at best
         margin = -float(np.linalg.norm(contact.mean(axis=0) - centre[others]))
-    pairs = cKDTree(contact).query_pairs(2 * GROUND_BAND * size, output_type="ndarray")
-    adjacency = scipy.sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(contact),) * 2)
-    _, labels = connected_components(adjacency, directed=False)
-    sizes = np.bincount(labels)
     return {
         "tip": round(margin / lift, 3),
-        "contacts": int((sizes >= 0.05 * sizes.max()).sum()),
+        "contacts": contact_pieces(contact, 2 * GROUND_BAND * size),
         "height": round(float(np.ptp(points[:, axis])) / size, 3),
     }
+
+
+def contact_pieces(points: np.ndarray, cell: float) -> int:
+    """Separate pieces of ground contact (feet, wheels): connected cells of a 2D grid, crumbs ignored."""
+    cells = np.floor((points - points.min(axis=0)) / cell).astype(np.int64)
+    grid = np.zeros(cells.max(axis=0) + 1, dtype=bool)
+    grid[cells[:, 0], cells[:, 1]] = True
+    labels, count = ndimage.label(grid, structure=np.ones((3, 3)))
+    sizes = np.bincount(labels[cells[:, 0], cells[:, 1]], minlength=count + 1)[1:]
+    return int((sizes >= 0.05 * sizes.max()).sum())
 
 
 def stance_score(cues: dict) -> float:

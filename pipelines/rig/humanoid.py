@@ -69,8 +69,9 @@ def _arc_lengths(points: np.ndarray) -> np.ndarray:
 
 
 def _at(points: np.ndarray, lengths: np.ndarray, fraction: float) -> np.ndarray:
-    """The skeleton point at `fraction` of the path's arc length (a voxel centre, so inside the body)."""
-    return points[int(np.argmin(np.abs(lengths - fraction * lengths[-1])))]
+    """The point at `fraction` of the path's arc length, between two skeleton points (so inside the body)."""
+    target = fraction * lengths[-1]
+    return np.array([np.interp(target, lengths, points[:, k]) for k in range(3)])
 
 
 def mirror_symmetry(occupancy: np.ndarray, axis: int) -> float:

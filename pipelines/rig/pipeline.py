@@ -22,8 +22,10 @@ DEFAULTS = {"mode": "auto", "up_axis": "auto"}
 CHOICES = {"mode": RIG_MODES, "up_axis": UP_AXES}
 # Skeleton branches shorter than these shares of the size are pruned: the humanoid fit keeps short
 # ones (a head on a short neck), a generic skeleton only limbs (not fingers, ears or folds of a cape).
-HUMANOID_SPUR, GENERIC_SPUR = 0.04, 0.1
+HUMANOID_SPUR = 0.04
+GENERIC_PASSES = ((0.1, 1.0), (0.15, 1.5), (0.25, 2.5), (0.25, 5.0))  # (spur share, coarseness) until few joints
 GENERIC_SPUR_THICKNESS = 2.0  # and shorter than twice the body's radius where they branch off
+MAX_GENERIC_JOINTS = 40
 UNSKELETONISABLE = ("No skeleton could be placed in this mesh (it may be a flat sheet, a line or a cloud of "
                     "slivers with no inside); repair it or upload a closed surface.")
 # Faces of the closed stand-in that an open mesh is voxelised through.
@@ -140,6 +142,10 @@ class BuiltinRigPipeline(Pipeline):
                 raise InputError(f"The mesh does not look like an upright character: {reason}. Use mode 'generic' "
                                  "(or 'auto') for other shapes, or set up_axis if it stands along another axis.")
         try:
-            return generic_skeleton(volume, skeleton_graph(volume, GENERIC_SPUR, GENERIC_SPUR_THICKNESS)), volume
+            for spur, coarseness in GENERIC_PASSES:  # a tangle (a closed-up triangle soup, a thicket) is simplified harder
+                skeleton = generic_skeleton(volume, skeleton_graph(volume, spur, GENERIC_SPUR_THICKNESS), coarseness)
+                if len(skeleton.names) <= MAX_GENERIC_JOINTS:
+                    break
+            return skeleton, volume
         except (ArithmeticError, LookupError, ValueError, nx.NetworkXException) as exc:
             raise InputError(UNSKELETONISABLE) from exc

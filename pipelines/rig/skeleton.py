@@ -203,15 +203,18 @@ def _split_long(kept: list[int], lengths: np.ndarray, max_length: float) -> list
     return sorted(set(out), key=out.index)
 
 
-def generic_skeleton(volume: Volume, graph: nx.Graph) -> Skeleton:
-    """Simplify the voxel graph into a joint tree rooted at the skeleton point nearest the centroid."""
+def generic_skeleton(volume: Volume, graph: nx.Graph, coarseness: float = 1.0) -> Skeleton:
+    """Simplify the voxel graph into a joint tree rooted at the skeleton point nearest the centroid.
+
+    `coarseness` scales how far a chain may bend, and how long and short its bones may be, between joints.
+    """
     index = {n: graph.nodes[n]["index"] for n in graph}
     nodes = list(graph)
     coords = np.array([index[n] for n in nodes], dtype=float)
     centroid_index = (volume.centroid - volume.origin) / volume.pitch
     root = nodes[int(np.argmin(np.linalg.norm(coords - centroid_index, axis=1)))]
     size = max(volume.occupancy.shape)
-    tolerance, max_length, min_length = 0.025 * size, 0.22 * size, 0.04 * size
+    tolerance, max_length, min_length = (coarseness * f * size for f in (0.025, 0.22, 0.04))
 
     key = {n for n in graph if graph.degree(n) != 2} | {root}
     joints = nx.Graph()
