@@ -53,9 +53,12 @@ def joined(parts) -> trimesh.Trimesh:
 
 
 def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short_neck=False, tail=False,
-              armour=False, blocky=False, fingers=False, spiky_hair=False, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
+              armour=False, blocky=False, fingers=False, spiky_hair=False, arm_angle: float | None = None, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
               height: float = 1.8) -> trimesh.Trimesh:
-    """A standing character `height` tall; `legs` is the leg length as a share of the height."""
+    """A standing character `height` tall; `legs` is the leg length as a share of the height.
+
+    The arms are level in the T-pose, 40 degrees down in the A-pose, or `arm_angle` degrees down.
+    """
     hips_y = legs * height
     neck_y = hips_y + 0.33 * height
     head_r = (0.17 if big_head else 0.065) * height
@@ -72,7 +75,7 @@ def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short
         parts.append(ball([0, head_y, 0], head_r))
     if not short_neck or head_y - head_r > neck_y:
         parts.append(limb([0, neck_y - 0.02 * height, 0], [0, head_y, 0], 0.03 * height))
-    angle = 0.0 if pose == "T" else np.radians(40.0)
+    angle = np.radians(arm_angle if arm_angle is not None else 0.0 if pose == "T" else 40.0)
     for side in (1, -1):
         stance = 0.09 if blocky else 0.06
         hip = np.array([side * stance * height, hips_y, 0])
@@ -232,6 +235,7 @@ def characters() -> dict[str, trimesh.Trimesh]:
         "block robot T-pose": character("T", blocky=True, short_neck=True),
         "block robot A-pose": character("A", blocky=True),
         "mech A-pose": character("A", blocky=True, armour=True, short_neck=True, shoulders=0.32, legs=0.45),
+        "armoured, arms 65 degrees down": character("A", armour=True, arm_angle=65),
         "figurine on a round base A-pose": on_pedestal(character("A", armour=True)),
         "detailed hero A-pose (fingers, studs)": detailed(character("A", fingers=True, cape=True)),
         "spiky-haired goblin A-pose (fingers)": character("A", big_head=True, legs=0.4, arm=0.75, height=1.0,
