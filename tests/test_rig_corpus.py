@@ -196,3 +196,18 @@ def test_no_shape_crashes_the_rigger(seed, tmp_path):
             assert out.metadata["mode"] in ("humanoid", "generic")
             assert out.metadata["joint_count"] <= MAX_GENERIC_JOINTS
             assert_skin_weights(out, out.metadata["joint_count"])
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_left_and_right_follow_where_the_character_faces(degrees, tmp_path):
+    """Turned about the vertical, a character's leftHand stays on its own left (it faces where its toes point)."""
+    turn = trimesh.transformations.rotation_matrix(np.radians(degrees), [0, 1, 0])
+    mesh = rig_corpus.character("A", cape=True)
+    mesh.apply_transform(turn)
+    path = tmp_path / "turned.glb"
+    mesh.export(path)
+    skeleton = rig(path, "humanoid", "+Y").asset.skeleton
+    joint = dict(zip(skeleton.names, skeleton.positions))
+    own_left = turn[:3, :3] @ [1.0, 0.0, 0.0]
+    assert (joint["leftHand"] - joint["rightHand"]) @ own_left > 0
+    assert (joint["leftFoot"] - joint["rightFoot"]) @ own_left > 0
