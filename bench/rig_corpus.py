@@ -25,7 +25,7 @@ from pipelines.rig.pipeline import BuiltinRigPipeline  # noqa: E402
 from tests import rig_corpus  # noqa: E402
 
 
-def cases(quick: bool):
+def cases():
     """(name, +Y-up mesh, is humanoid) for every shape of the corpus."""
     for name, mesh in rig_corpus.characters().items():
         yield name, mesh, True
@@ -39,7 +39,7 @@ def run(quick: bool) -> list[dict]:
     rows = []
     scales = {"m": 1.0} if quick else rig_corpus.SCALES
     with tempfile.TemporaryDirectory() as folder:
-        for name, mesh, humanoid in cases(quick):
+        for name, mesh, humanoid in cases():
             for up in ("+Y", "+Z"):
                 for unit, scale in scales.items():
                     path = Path(folder) / "case.glb"

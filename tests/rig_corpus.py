@@ -53,8 +53,8 @@ def joined(parts) -> trimesh.Trimesh:
 
 
 def character(pose: str = "T", *, cape=False, sword=False, big_head=False, short_neck=False, tail=False,
-              armour=False, blocky=False, fingers=False, spiky_hair=False, arm_angle: float | None = None, legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62,
-              height: float = 1.8) -> trimesh.Trimesh:
+              armour=False, blocky=False, fingers=False, spiky_hair=False, arm_angle: float | None = None,
+              legs: float = 0.48, shoulders: float = 0.19, arm: float = 0.62, height: float = 1.8) -> trimesh.Trimesh:
     """A standing character `height` tall; `legs` is the leg length as a share of the height.
 
     The arms are level in the T-pose, 40 degrees down in the A-pose, or `arm_angle` degrees down.

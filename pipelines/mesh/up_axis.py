@@ -8,7 +8,8 @@ do not depend on scale:
 - stance: the ground contact is two or more separate pieces (feet, legs, wheels) rather than one
   patch (a back, a bumper);
 - height: a standing character is taller than it is deep; a lying one is not.
-When the scores are close, +Y (glTF's convention) is kept with a warning. Outputs are always +Y up: a +Z-up scene is turned -90 degrees about X, so its -Y front faces +Z.
+When the scores are close, +Y (glTF's convention) is kept with a warning. Outputs are always +Y up:
+a +Z-up scene is turned -90 degrees about X, so its -Y front faces +Z.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ LEG = {"UpperLeg": 0.1, "LowerLeg": 0.5, "Foot": 0.88}  # hips -> toe
 # Shares of the body height (feet to the top of the skeleton) that a standing body keeps.
 FOOT_ZONE = 0.15  # feet end this close to the ground
 MIDDLE = 0.025  # extremities this close to the middle plane belong to no side (a tail, a cape's hem)
+HEAD_ZONE = 0.12  # the head is the top of the skeleton this close to the middle plane
 MIN_LEGS, DOUBTFUL_LEGS = 0.17, 0.25  # hips above the feet
 MIN_TORSO, DOUBTFUL_TORSO = 0.15, 0.2  # shoulders (arm junction) above the hips
 MAX_TILT, DOUBTFUL_TILT = 40.0, 25.0  # degrees between the torso and the vertical
@@ -153,7 +154,7 @@ def fit_humanoid(volume: Volume, graph: nx.Graph) -> Skeleton:
         raise NotHumanoid(f"its legs are {legs_share:.0%} of its height; a standing body's are at least {MIN_LEGS:.0%}")
 
     # Head: the top of the skeleton near the middle, above the hips.
-    central = [n for n in main if abs(offset[n]) < 0.12 and node_xyz[n][1] > hips_y]
+    central = [n for n in main if abs(offset[n]) < HEAD_ZONE and node_xyz[n][1] > hips_y]
     if not central:
         raise NotHumanoid("nothing rises above the hips in the middle of the body")
     head_node = max(central, key=lambda n: node_xyz[n][1])
