@@ -16,6 +16,7 @@ import trimesh
 
 from pipelines.base import Stages
 from pipelines.errors import InputError
+from pipelines.mesh import up_axis
 from pipelines.mesh.up_axis import detect_up
 from pipelines.paint.builtin import BuiltinPaintPipeline
 from pipelines.rig.pipeline import MAX_GENERIC_JOINTS, BuiltinRigPipeline
@@ -211,3 +212,23 @@ def test_left_and_right_follow_where_the_character_faces(degrees, tmp_path):
     own_left = turn[:3, :3] @ [1.0, 0.0, 0.0]
     assert (joint["leftHand"] - joint["rightHand"]) @ own_left > 0
     assert (joint["leftFoot"] - joint["rightFoot"]) @ own_left > 0
+
+
+def test_a_doubtful_up_axis_is_settled_by_the_body_and_never_makes_an_animal_humanoid(shapes, tmp_path, monkeypatch):
+    """With every detection made doubtful, the rigger tries the humanoid fit both ways up: characters are
+    still found (and stood up right), non-humanoids still never fit, in either orientation."""
+    monkeypatch.setattr(up_axis, "DOUBTFUL_MARGIN", float("inf"))
+    names = ["plain A-pose", "caped knight T-pose", "dragonborn with tail A-pose", "CesiumMan (Khronos)",
+             "cow", "winged dragon", "bird, wings spread", "biped dinosaur", "chair", "table", "car", "Fox (Khronos)"]
+    for name in names:
+        mesh, humanoid = shapes[name]
+        for up in ("+Y", "+Z"):
+            path = tmp_path / "doubtful.glb"
+            rig_corpus.oriented(mesh, up).export(path)
+            out = rig(path)
+            assert (out.metadata["mode"] == "humanoid") == humanoid, (name, up)
+            if humanoid:
+                assert out.metadata["up_axis"] == up and out.metadata["up_axis_found_by"] == "humanoid fit"
+                assert any("a standing character fits that way" in w for w in out.warnings)
+            else:
+                assert out.metadata["up_axis"] == "+Y" and any("hard to tell" in w for w in out.warnings)

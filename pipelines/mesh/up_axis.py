@@ -38,14 +38,22 @@ class UpAxis:
     requested: str
     scores: dict
     doubtful: bool = False
+    found_by: str = "shape"  # or what settled a doubtful case (the rigger: "humanoid fit")
 
     def metadata(self) -> dict:
         out = {"up_axis": self.axis, "up_axis_requested": self.requested}
         if self.requested == "auto":
-            out["up_axis_scores"] = self.scores
+            out |= {"up_axis_scores": self.scores, "up_axis_found_by": self.found_by}
         return out
 
+    def settled(self, axis: str, found_by: str) -> "UpAxis":
+        """`axis` taken because `found_by` settled a doubtful detection."""
+        return UpAxis(axis, self.requested, self.scores, False, found_by)
+
     def warnings(self) -> list[str]:
+        if self.found_by != "shape":
+            return [f"The up axis was hard to tell from the shape; {self.axis} was taken because a standing "
+                    f"character fits that way (the {self.found_by})."]
         if not self.doubtful:
             return []
         return ["The up axis was hard to tell, so the mesh was taken as +Y up (glTF's convention); if the result "

@@ -54,6 +54,8 @@ MIN_HAND_HEIGHT = 0.25  # hands above the feet
 LIFTS = (0.0, 0.04, 0.08)  # floors tried, as shares of the height, when the feet touch or stand on a base
 MIN_ARM, MAX_ARM = 0.12, 0.9  # arm length (junction to fingertip); wings reach further
 ARM_ASYMMETRY = 1.15  # an arm longer than this times the other holds something
+HELD_OBJECT = ("one arm runs on into something it holds (or was not found whole); its hand was placed as far out "
+               "as the other hand")  # a doubt about a hand, not about the body
 
 
 class NotHumanoid(ValueError):
@@ -292,8 +294,7 @@ def _doubts(legs_share, torso_share, tilt, arm_lengths, leg_lengths) -> list[str
     if tilt > DOUBTFUL_TILT:
         doubts.append(f"its body leans {tilt:.0f} degrees")
     if min(arm_lengths) < 0.7 * max(arm_lengths):
-        doubts.append("one arm runs on into something it holds (or was not found whole); its hand was placed "
-                      "as far out as the other hand")
+        doubts.append(HELD_OBJECT)
     if min(leg_lengths) < 0.75 * max(leg_lengths):
         doubts.append("its legs differ in length")
     return doubts

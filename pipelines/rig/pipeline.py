@@ -11,9 +11,9 @@ from ..complete.solidify import close_part, welded
 from ..errors import InputError
 from ..knobs import checked_knobs
 from ..mesh.io import load_scene, scene_stats
-from ..mesh.up_axis import UP_AXES, resolve_up, turn_y_up
+from ..mesh.up_axis import AXIS_INDEX, UP_AXES, UpAxis, resolve_up, turn_y_up
 from .asset import SkinnedAsset
-from .humanoid import NotHumanoid, fit_standing
+from .humanoid import HELD_OBJECT, NotHumanoid, fit_standing
 from .skeleton import generic_skeleton, main_components, skeleton_graph, voxelize_solid
 from .weights import MAX_INFLUENCES, bone_heat_weights
 
@@ -50,6 +50,16 @@ def solid_proxy(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     return closed
 
 
+def standing(loaded: trimesh.Scene, up: UpAxis) -> tuple[trimesh.Scene, trimesh.Trimesh]:
+    """The loaded scene turned +Y up and baked (one world-space geometry per node), and all of it as one mesh."""
+    scene = bake_scene(turn_y_up(loaded.copy(), up))
+    parts = list(scene.geometry.values())
+    combined = trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
+    if float(combined.extents.max()) <= 0:
+        raise InputError("The mesh has no extent (all vertices coincide); upload a real surface.")
+    return scene, combined
+
+
 def bake_scene(scene: trimesh.Scene) -> trimesh.Scene:
     """One geometry per node in world coordinates, named after its node (skinned meshes ignore node transforms)."""
     baked = trimesh.Scene()
@@ -75,14 +85,17 @@ class BuiltinRigPipeline(Pipeline):
         with stages.stage("load", 0.05):
             loaded = load_scene(inputs["mesh"])
             up = resolve_up(loaded, knobs["up_axis"])
-            scene = bake_scene(turn_y_up(loaded, up))
-            parts = list(scene.geometry.items())
-            combined = trimesh.util.concatenate([mesh for _, mesh in parts]) if len(parts) > 1 else parts[0][1]
-            if float(combined.extents.max()) <= 0:
-                raise InputError("The mesh has no extent (all vertices coincide); upload a real surface.")
-        warnings = up.warnings()
         with stages.stage("skeleton", 0.2):
-            skeleton, volume = self.skeleton(combined, mode, warnings)
+            settled = self.settle_up(loaded, up) if up.doubtful and mode != "generic" else None
+            if settled:
+                up, scene, combined, skeleton, volume, warnings = settled
+            else:
+                scene, combined = standing(loaded, up)
+                warnings = up.warnings()
+                # No clean humanoid fit either way up: not a character to stand up blindly.
+                fit_mode = "generic" if up.doubtful and mode == "auto" else mode
+                skeleton, volume = self.skeleton(combined, fit_mode, warnings)
+            parts = list(scene.geometry.items())
         with stages.stage("skin weights", 0.5):
             segments, owners = skeleton.segments()
             joints, weights = bone_heat_weights(
@@ -114,6 +127,26 @@ class BuiltinRigPipeline(Pipeline):
         if len(skeleton.names) == 1:
             warnings.append("The skeleton is a single joint (the shape has no limbs to follow).")
         return PipelineOutput(asset=asset, metadata=metadata, warnings=warnings)
+
+    def settle_up(self, loaded: trimesh.Scene, up: UpAxis):
+        """When the shape leaves the up axis in doubt, a character settles it: its body fits one way up only.
+
+        Returns (up, scene, mesh, skeleton, volume, warnings) for that way, or None. A fit with doubts about
+        the body (short legs, a lean, joined feet) settles nothing: a car on its bumper or a dinosaur on its
+        nose can pass for a squat figure.
+        """
+        fits = []
+        for axis in AXIS_INDEX:
+            candidate = up.settled(axis, "humanoid fit")
+            scene, combined = standing(loaded, candidate)
+            warnings = candidate.warnings()
+            try:
+                skeleton, volume = self.skeleton(combined, "humanoid", warnings)
+            except InputError:
+                continue
+            if all(doubt == HELD_OBJECT for doubt in skeleton.doubts):
+                fits.append((candidate, scene, combined, skeleton, volume, warnings))
+        return fits[0] if len(fits) == 1 else None
 
     @staticmethod
     def skeleton(mesh: trimesh.Trimesh, mode: str, warnings: list):
