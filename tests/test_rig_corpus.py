@@ -232,3 +232,20 @@ def test_a_doubtful_up_axis_is_settled_by_the_body_and_never_makes_an_animal_hum
                 assert any("a standing character fits that way" in w for w in out.warnings)
             else:
                 assert out.metadata["up_axis"] == "+Y" and any("hard to tell" in w for w in out.warnings)
+
+
+def test_a_fit_that_breaks_falls_back_to_generic_with_a_warning(tmp_path, monkeypatch):
+    """The IndexError reported from humanoid fitting: whatever breaks inside the fit never reaches the user."""
+    import pipelines.rig.pipeline as rig_pipeline
+
+    def broken(volume, spur_fraction):
+        raise IndexError("index 7 is out of bounds for axis 0 with size 7")
+
+    monkeypatch.setattr(rig_pipeline, "fit_standing", broken)
+    path = tmp_path / "figure.glb"
+    rig_corpus.character("A").export(path)
+    out = rig(path, "auto", "+Y")
+    assert out.metadata["mode"] == "generic"
+    assert any("humanoid fit failed on this shape (IndexError)" in w for w in out.warnings)
+    with pytest.raises(InputError, match=r"humanoid fit failed on this shape \(IndexError\)"):
+        rig(path, "humanoid", "+Y")

@@ -166,6 +166,9 @@ class BuiltinRigPipeline(Pipeline):
                 reason = str(exc)
             except (ArithmeticError, LookupError, ValueError, nx.NetworkXException) as exc:
                 reason = f"the humanoid fit failed on this shape ({type(exc).__name__})"
+                if mode == "auto":
+                    warnings.append(f"The humanoid fit failed on this shape ({type(exc).__name__}); "
+                                    "a generic skeleton was made instead.")
             else:
                 if skeleton.doubts:
                     warnings.append("The humanoid fit is doubtful: " + "; ".join(skeleton.doubts) +
