@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import InputError
+from .mesh.up_axis import UP_AXES
 
 
 def checked_knobs(inputs: dict, defaults: dict, limits: dict, choices: dict | None = None) -> dict:
@@ -32,3 +33,8 @@ def checked_knobs(inputs: dict, defaults: dict, limits: dict, choices: dict | No
                 raise InputError(f"{key} must be between {low:,} and {high:,}; got {value:,}.")
             out[key] = value
     return out
+
+
+def up_axis_knob(inputs: dict) -> str:
+    """The `up_axis` knob of features that assume an up direction: "auto" (detected), "+Y" or "+Z"."""
+    return checked_knobs(inputs, {"up_axis": "auto"}, {}, {"up_axis": UP_AXES})["up_axis"]

@@ -13,6 +13,7 @@ import gradio as gr
 from pipelines.errors import InputError, PipelineUnavailable, scrub_paths
 from pipelines.mesh.export import OUTPUT_FORMATS
 from pipelines.mesh.io import MESH_FORMATS
+from pipelines.mesh.up_axis import UP_AXES
 from queueing.gpu_manager import DeviceOutOfMemory
 from queueing.limits import LimitExceeded
 from queueing.pools import QueueFull
@@ -100,6 +101,13 @@ def pipeline_picker(studio: Studio, feature: str) -> gr.Dropdown:
 
 def format_picker(formats: tuple[str, ...] = OUTPUT_FORMATS) -> gr.Dropdown:
     return gr.Dropdown(list(formats), value="glb", label="Output format")
+
+
+def up_axis_picker() -> gr.Radio:
+    """Which axis the uploaded mesh stands along; results are always +Y up (glTF)."""
+    return gr.Radio(list(UP_AXES), value="auto", label="Up axis of the upload",
+                    info="auto detects it; +Z for meshes from Blender, CAD tools and some generators. "
+                         "Results are always +Y up.")
 
 
 def mesh_upload(label: str = "Mesh") -> gr.File:

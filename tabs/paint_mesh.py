@@ -6,7 +6,8 @@ import gradio as gr
 
 from queueing.studio import Studio
 
-from .common import ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job
+from .common import (ASSETS, format_picker, job_event, mesh_upload, pipeline_picker, result_panel, run_job,
+                     up_axis_picker)
 
 
 def build(studio: Studio, demo: gr.Blocks) -> None:
@@ -21,6 +22,7 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
         with gr.Row():
             with gr.Column():
                 mesh = mesh_upload()
+                up_axis = up_axis_picker()
                 prompt = gr.Textbox(value="", label="Prompt", placeholder="e.g. red glossy plastic, weathered oak wood")
                 image = gr.Image(label="Reference image (front)", type="filepath", image_mode="RGBA")
                 with gr.Accordion("More views (optional)", open=False):
@@ -44,13 +46,13 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 viewer, download, metadata = result_panel()
 
         async def paint_mesh(mesh, prompt="", image=None, pipeline="auto", texture_size=1024, seed=0, output_format="glb",
-                       back_image=None, left_image=None, right_image=None,
+                       back_image=None, left_image=None, right_image=None, up_axis="auto",
                        request: gr.Request = None, progress=gr.Progress()):
             """Paint a mesh from a prompt and/or reference image(s); returns (viewer GLB, file, metadata)."""
             inputs = {"mesh": mesh, "prompt": prompt or "", "image": image, "back_image": back_image,
                       "left_image": left_image, "right_image": right_image, "texture_size": texture_size,
-                      "seed": 0 if seed in (None, "") else int(seed)}
+                      "seed": 0 if seed in (None, "") else int(seed), "up_axis": up_axis}
             return await run_job(studio, "paint_mesh", pipeline, inputs, output_format, progress, request)
 
         job_event(button.click, paint_mesh, [mesh, prompt, image, pipeline, texture_size, seed, output_format, back_image,
-                                             left_image, right_image], [viewer, download, metadata], "paint_mesh")
+                                             left_image, right_image, up_axis], [viewer, download, metadata], "paint_mesh")

@@ -204,6 +204,8 @@ def cases(tmp: Path) -> list[tuple[str, dict]]:
         out.append(("/text_to_3d", dict(prompt=value)))
         out.append(("/paint_mesh", dict(mesh=capsule, prompt=value)))
         out.append(("/rig_mesh", dict(mesh=capsule, mode=value)))
+        out.append(("/rig_mesh", dict(mesh=capsule, up_axis=value)))
+        out.append(("/paint_mesh", dict(mesh=capsule, prompt="oak wood", up_axis=value)))
     for endpoint in ("/job_status", "/job_result", "/rerun_job", "/cancel_job", "/delete_job"):
         for value in [*ODD_TEXT, "0" * 12, "abcdef123456"]:
             out.append((endpoint, dict(job_id=value)))

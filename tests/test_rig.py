@@ -268,6 +268,25 @@ def test_rig_endpoint_writes_a_valid_skinned_glb(client, figures):
     assert gltf.animations and gltf.animations[0].channels
 
 
+def test_rig_endpoint_stands_a_z_up_character_y_up(client, figures, tmp_path):
+    """A character written +Z up (as Blender and CAD tools write it): found, rigged humanoid, returned +Y up."""
+    mesh, _ = figures[False]
+    z_up = mesh.copy()
+    z_up.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+    path = tmp_path / "z_up.glb"
+    z_up.export(path)
+    for up_axis in ("auto", "+Z"):
+        _, download, metadata = client.predict(handle_file(str(path)), "auto", "auto", "glb", up_axis,
+                                               api_name="/rig_mesh")
+        assert metadata["mode"] == "humanoid" and metadata["up_axis"] == "+Z"
+        assert metadata["up_axis_requested"] == up_axis
+        gltf, _, _ = skin_of(download)
+        vertices = np.vstack([read_accessor(gltf, p.attributes.POSITION) for m in gltf.meshes for p in m.primitives])
+        np.testing.assert_allclose(np.ptp(vertices, axis=0), mesh.extents, rtol=1e-5)
+    with pytest.raises(Exception, match=r"up_axis must be one of: auto, \+Y, \+Z; got 'Z-up'"):
+        client.predict(handle_file(str(path)), "auto", "auto", "glb", "Z-up", api_name="/rig_mesh")
+
+
 def test_rig_endpoint_keeps_textures_of_a_real_mesh(client):
     """Duck.glb (shipped with gradio) is textured: the skinned GLB keeps its texture and validates cleanly."""
     viewer, download, metadata = client.predict(

@@ -18,7 +18,9 @@ import trimesh
 from ..base import Pipeline, PipelineOutput, Stages
 from ..errors import InputError
 from ..image_io import load_image
+from ..knobs import up_axis_knob
 from ..mesh.io import load_scene
+from ..mesh.up_axis import resolve_up, turn_y_up
 from ..mesh.texture import UNWRAP_PIECE_FACES, bake_texture, unwrap, with_texture
 from .materials import material_shader, parse_prompt
 from .projection import VIEW_AXES, View
@@ -175,12 +177,15 @@ class BuiltinPaintPipeline(Pipeline):
             raise InputError("Give a prompt (for example 'weathered oak wood') or a reference image to paint from.")
         if images and "image" not in {IMAGE_KEYS[v] for v in images}:
             raise InputError("Extra views (back, left, right) need the front reference image too.")
+        up_axis = up_axis_knob(inputs)
         with stages.stage("load", 0.05):
             scene = load_scene(inputs["mesh"])
             check_paintable(scene)
+            up = resolve_up(scene, up_axis)  # the views look at the front of a +Y-up mesh
+            turn_y_up(scene, up)
             loaded = {view: load_image(path, f"{view} image") for view, path in images.items()}
         spec = parse_prompt(prompt) if prompt else None
-        warnings = []
+        warnings = up.warnings() if loaded else []
         if prompt and not spec.recognised:
             warnings.append(f"No colour or material words were recognised in the prompt; used {spec.kind} in "
                             "its default colour. Words that work: red, blue, wood, metal, stone, fabric, plastic, ...")
@@ -225,6 +230,7 @@ class BuiltinPaintPipeline(Pipeline):
             "texture_size": size,
             "seed": seed,
             "parts_painted": len(placed),
+            **up.metadata(),
         }
         if coverage:
             metadata["seen_vertex_fraction"] = coverage

@@ -19,7 +19,9 @@ from ..base import GiB, Pipeline, PipelineOutput, Stages, free_cuda_cache
 from ..errors import InputError
 from ..hub import download_snapshot
 from ..image_io import load_image
+from ..knobs import up_axis_knob
 from ..mesh.io import load_scene
+from ..mesh.up_axis import resolve_up, turn_y_up
 from ..mesh.texture import with_texture
 from ..segment.builtin import flatten
 from .builtin import check_paintable, check_texture_size
@@ -102,10 +104,12 @@ class Hunyuan3DPaintAdapter(Pipeline):
         with stages.stage("load", 0.05):
             scene = load_scene(inputs["mesh"])
             check_paintable(scene)
-            mesh = flatten(scene)
+            up = resolve_up(scene, up_axis_knob(inputs))  # its cameras orbit a +Y-up mesh
+            mesh = flatten(turn_y_up(scene, up))
             image = load_image(inputs["image"], "reference image")
         warnings = [f"Hunyuan3D-2 paint uses only the front image; the {view} view was ignored."
                     for view in ("back_image", "left_image", "right_image") if inputs.get(view) is not None]
+        warnings += up.warnings()
         self.paint.config.texture_size = size
         if hasattr(self.paint, "render"):
             self.paint.render.set_default_texture_resolution(size)
@@ -126,7 +130,7 @@ class Hunyuan3DPaintAdapter(Pipeline):
         return PipelineOutput(
             asset=textured,
             metadata={"mode": "image", "views": ["front"], "texture_size": size, "seed": int(inputs.get("seed") or 0),
-                      "model": self.model_path},
+                      "model": self.model_path, **up.metadata()},
             warnings=warnings,
             images={"texture": texture.convert("RGB")},
         )

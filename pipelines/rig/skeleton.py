@@ -52,6 +52,7 @@ class Skeleton:
     positions: np.ndarray
     tips: list[tuple[int, np.ndarray]] = field(default_factory=list)
     kind: str = "generic"
+    doubts: list[str] = field(default_factory=list)  # why a fit that passed may still be wrong
 
     def segments(self) -> tuple[np.ndarray, np.ndarray]:
         """Bone segments (n, 2, 3) and the joint that moves each one (the segment's start)."""
@@ -113,8 +114,12 @@ def main_components(volume: Volume, min_fraction: float = 0.05) -> Volume:
     return Volume(np.isin(labels, keep), volume.origin, volume.pitch)
 
 
-def skeleton_graph(volume: Volume, spur_fraction: float = 0.08) -> nx.Graph:
-    """Thinned voxels as a graph (node attribute `index`), spurs shorter than `spur_fraction` of the size pruned."""
+def skeleton_graph(volume: Volume, spur_fraction: float = 0.08, spur_thickness: float = 0.0) -> nx.Graph:
+    """Thinned voxels as a graph (node attributes `index`, `radius`), short spurs pruned.
+
+    A spur goes when it is shorter than `spur_fraction` of the size, or than `spur_thickness` times
+    the radius of the body where it branches off (a lump or a strand of hair, not a limb).
+    """
     from skimage.morphology import skeletonize
 
     thin = skeletonize(volume.occupancy)
@@ -122,13 +127,16 @@ def skeleton_graph(volume: Volume, spur_fraction: float = 0.08) -> nx.Graph:
     if len(index) == 0:  # thinner than a voxel everywhere: keep the densest voxel
         index = np.argwhere(volume.occupancy)[:1]
     graph = nx.Graph()
+    radius = ndimage.distance_transform_edt(volume.occupancy)[tuple(index.T)]
     for i, idx in enumerate(index):
-        graph.add_node(i, index=idx)
+        graph.add_node(i, index=idx, radius=float(radius[i]))
     for a, b in cKDTree(index).query_pairs(r=1.75):
-        graph.add_edge(a, b, length=float(np.linalg.norm(index[a] - index[b])))
-    # Lee thinning leaves little triangles at junctions; a spanning tree removes them.
-    graph = nx.minimum_spanning_tree(graph, weight="length")
-    prune_spurs(graph, spur_fraction * max(volume.occupancy.shape))
+        length = float(np.linalg.norm(index[a] - index[b]))
+        graph.add_edge(a, b, length=length, cost=length / min(radius[a], radius[b]))
+    # Lee thinning leaves little triangles at junctions, and parts that touch (feet, a hand on a hip)
+    # make loops; a spanning tree that keeps thick links cuts each loop at its thinnest point.
+    graph = nx.minimum_spanning_tree(graph, weight="cost")
+    prune_spurs(graph, spur_fraction * max(volume.occupancy.shape), spur_thickness)
     return graph
 
 
@@ -145,8 +153,9 @@ def _walk(graph: nx.Graph, start: int) -> list[int]:
             return path
 
 
-def prune_spurs(graph: nx.Graph, min_length: float) -> None:
-    """Remove leaf branches shorter than `min_length` voxels that end at a junction."""
+def prune_spurs(graph: nx.Graph, min_length: float, thickness: float = 0.0) -> None:
+    """Remove leaf branches that end at a junction and are shorter than `min_length` voxels or than
+    `thickness` times the radius at that junction."""
     changed = True
     while changed:
         changed = False
@@ -157,7 +166,7 @@ def prune_spurs(graph: nx.Graph, min_length: float) -> None:
             if graph.degree(path[-1]) < 3:
                 continue  # the whole component is one branch
             length = sum(graph[a][b]["length"] for a, b in zip(path, path[1:]))
-            if length < min_length:
+            if length < max(min_length, thickness * graph.nodes[path[-1]]["radius"]):
                 graph.remove_nodes_from(path[:-1])
                 changed = True
 
@@ -194,15 +203,18 @@ def _split_long(kept: list[int], lengths: np.ndarray, max_length: float) -> list
     return sorted(set(out), key=out.index)
 
 
-def generic_skeleton(volume: Volume, graph: nx.Graph) -> Skeleton:
-    """Simplify the voxel graph into a joint tree rooted at the skeleton point nearest the centroid."""
+def generic_skeleton(volume: Volume, graph: nx.Graph, coarseness: float = 1.0) -> Skeleton:
+    """Simplify the voxel graph into a joint tree rooted at the skeleton point nearest the centroid.
+
+    `coarseness` scales how far a chain may bend, and how long and short its bones may be, between joints.
+    """
     index = {n: graph.nodes[n]["index"] for n in graph}
     nodes = list(graph)
     coords = np.array([index[n] for n in nodes], dtype=float)
     centroid_index = (volume.centroid - volume.origin) / volume.pitch
     root = nodes[int(np.argmin(np.linalg.norm(coords - centroid_index, axis=1)))]
     size = max(volume.occupancy.shape)
-    tolerance, max_length, min_length = 0.025 * size, 0.22 * size, 0.04 * size
+    tolerance, max_length, min_length = (coarseness * f * size for f in (0.025, 0.22, 0.04))
 
     key = {n for n in graph if graph.degree(n) != 2} | {root}
     joints = nx.Graph()
