@@ -16,6 +16,7 @@ import numpy as np
 import trimesh
 
 from ..base import MiB, Pipeline, PipelineOutput, Stages
+from ..mesh.placement import ground_offset
 from ..mesh.texture import bake_texture, unwrap, with_texture
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
@@ -204,8 +205,7 @@ def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float, yaw: float 
     turn = trimesh.transformations.rotation_matrix(np.radians(yaw), [0, 0, 1])
     transform = Z_UP_TO_Y_UP @ turn @ trimesh.transformations.scale_matrix(scale)
     points = trimesh.transform_points(np.vstack([m.bounds for m in meshes.values()]), transform)
-    lowest, highest = points.min(axis=0), points.max(axis=0)
-    shift = -np.array([(lowest[0] + highest[0]) / 2, lowest[1], (lowest[2] + highest[2]) / 2])
+    shift = ground_offset(np.array([points.min(axis=0), points.max(axis=0)]))
     transform = trimesh.transformations.translation_matrix(shift) @ transform
     return {role: mesh.apply_transform(transform) for role, mesh in meshes.items()}
 
