@@ -283,6 +283,7 @@ def test_real_photographs_through_the_endpoint(client, studio_server, tmp_path, 
     assert len(mesh.faces) <= 5000
     assert metadata["pipeline"] == "builtin" and metadata["seed"] == 7 and metadata["watertight"]
     assert metadata["views"] == {"front": "grabcut"}
+    assert any("looks like a scene" in w and "plain background" in w for w in metadata["warnings"])
     folder = Path(studio_server["outputs"]) / metadata["folder"]  # images are named in the metadata
     preprocessed = Image.open(folder / metadata["images"]["preprocessed_front"])
     mask = np.asarray(Image.open(folder / metadata["images"]["mask_front"]))

@@ -438,7 +438,7 @@ def test_a_photo_of_something_else_warns_with_the_share_seen(tmp_path):
     """The issue's case: a bunny painted from skimage's cat photo sees about 1% of its surface (the cat's
     outline is not the bunny's), and says so; the bunny's own front silhouette sees over a third, silently."""
     source = GRADIO_MODELS / "Bunny.obj"
-    cat = tmp_path / "chelsea.png"
+    cat = tmp_path / "chelsea.jpg"  # a JPEG: the tab once refused every JPEG photo
     Image.fromarray(data.chelsea()).save(cat)
     result, _ = paint({"mesh": str(source), "image": str(cat), "texture_size": 512}, tmp_path)
     share = result.metadata["seen_area_share"]
@@ -491,6 +491,11 @@ def test_paint_endpoint_end_to_end(client, tmp_path):
     painted = trimesh.load(viewer, force="scene", process=False)
     alpha = np.asarray(Image.open(photo))[..., 3]
     assert front_error(painted, camera, gradient(), alpha) < FRONT_TOLERANCE
+    assert metadata["warnings"] == [] and metadata["seen_area_share"] > 0.3
+    cat = tmp_path / "chelsea.jpg"  # a JPEG: the tab once refused every JPEG photo
+    Image.fromarray(data.chelsea()).save(cat)
+    _, _, metadata = call_paint(client, source, image=cat, texture_size=512)
+    assert any("saw only 1% of the surface" in w for w in metadata["warnings"])
 
     viewer, file, metadata = call_paint(client, GRADIO_MODELS / "Duck.glb", prompt="polished copper",
                                         texture_size=512, output_format="obj")
