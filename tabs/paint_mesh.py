@@ -24,12 +24,14 @@ def build(studio: Studio, demo: gr.Blocks) -> None:
                 mesh = mesh_upload()
                 up_axis = up_axis_picker()
                 prompt = gr.Textbox(value="", label="Prompt", placeholder="e.g. red glossy plastic, weathered oak wood")
-                image = gr.Image(label="Reference image (front)", type="filepath", image_mode="RGBA")
+                # image_mode=None passes the upload through as sent: forcing RGBA made Gradio fail to re-save a
+                # JPEG ("cannot write mode RGBA as JPEG"), so every JPEG photo was refused; the pipeline reads alpha.
+                image = gr.Image(label="Reference image (front)", type="filepath", image_mode=None)
                 with gr.Accordion("More views (optional)", open=False):
                     with gr.Row():
-                        back_image = gr.Image(label="Back", type="filepath", image_mode="RGBA")
-                        left_image = gr.Image(label="Left", type="filepath", image_mode="RGBA")
-                        right_image = gr.Image(label="Right", type="filepath", image_mode="RGBA")
+                        back_image = gr.Image(label="Back", type="filepath", image_mode=None)
+                        left_image = gr.Image(label="Left", type="filepath", image_mode=None)
+                        right_image = gr.Image(label="Right", type="filepath", image_mode=None)
                 pipeline = pipeline_picker(studio, "paint_mesh")
                 texture_size = gr.Slider(512, 4096, value=1024, step=512, label="Texture size (pixels)")
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2**32 - 1)

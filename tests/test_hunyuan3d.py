@@ -236,6 +236,7 @@ def test_tiny_hunyuan3d_2mini_loads_from_a_named_folder_and_writes_a_valid_glb(h
     # fitted to the front silhouette: as tall as the ellipse drawn on the canvas, centred on it
     assert mesh.extents[1] == pytest.approx(0.85, abs=0.02)
     assert abs(mesh.bounds.mean(axis=0)[0]) < 0.02
+    assert mesh.bounds[0][1] == pytest.approx(0.0, abs=1e-9)  # standing on the ground, as text-to-3D assets do
     glb, _ = export_asset(mesh, "glb", tmp_path / "out")
     assert_valid_glb(glb)
     loaded = trimesh.load(glb, force="scene")

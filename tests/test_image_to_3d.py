@@ -19,11 +19,14 @@ from pipelines.base import Stages
 from pipelines.errors import InputError
 from pipelines.image_to_3d.builtin import BuiltinImageTo3D
 from pipelines.image_to_3d.options import options
-from pipelines.image_to_3d.preprocess import prepare_views, remove_background_mask
+from pipelines.image_to_3d.preprocess import prepare_views, remove_background_mask, scene_warnings
+from pipelines.mesh.placement import ground_offset
 
 from .conftest import assert_valid_glb, load_glb_mesh
 
 RED, BLUE, GREEN, YELLOW = (230, 20, 20), (20, 20, 230), (20, 200, 20), (230, 220, 20)
+ASSETS = Path(__file__).parents[1] / "assets"
+GRADIO_IMAGES = Path(trimesh.__file__).parents[1] / "gradio" / "media_assets" / "images"
 
 
 def canvas(size: int = 320, background=(0, 0, 0, 0)) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -120,6 +123,55 @@ def test_a_photo_without_an_object_or_without_a_front_is_rejected():
         BuiltinImageTo3D().run({"front": None, "left": two_colour_ellipse()}, Stages())
 
 
+# -- scenes get a warning ---------------------------------------------------------------------------------
+
+def scene_photo_warnings(image) -> list[str]:
+    return scene_warnings(prepare_views({"front": image}, remove_background=True, size=128))
+
+
+def on_plain_backdrop() -> np.ndarray:
+    """The two-colour ellipse on an evenly lit, slightly noisy light grey backdrop (no alpha)."""
+    rgba = np.asarray(two_colour_ellipse(background=(215, 215, 210, 255))).astype(float)
+    noise = np.random.default_rng(1).normal(0, 3, rgba.shape[:2] + (3,))
+    return np.clip(rgba[..., :3] + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", ["rocket", "astronaut", "camera", "chelsea", "coins", "hubble_deep_field"])
+def test_photos_of_scenes_warn_and_say_what_would_help(name):
+    """skimage's photos of a launch pad, a portrait before a flag, a street, a close-up, a table of coins and
+    a field of galaxies: none is one whole object on a plain backdrop."""
+    (warning,) = scene_photo_warnings(getattr(data, name)())
+    assert "looks like a scene" in warning and "plain background" in warning and "PNG" in warning
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param(lambda: Image.open(ASSETS / "toy_photo.jpg"), id="shipped-photo"),
+    pytest.param(lambda: Image.open(ASSETS / "toy_front.png"), id="shipped-cut-out"),
+    pytest.param(lambda: Image.open(GRADIO_IMAGES / "hf-logo_transpng.png"), id="gradio-cut-out"),
+    pytest.param(lambda: data.horse().astype(np.uint8) * 255, id="horse-silhouette"),
+    pytest.param(data.colorwheel, id="colour-wheel"),
+    pytest.param(data.clock, id="clock-on-a-gradient"),
+    pytest.param(on_plain_backdrop, id="object-on-a-plain-backdrop"),
+    pytest.param(two_colour_ellipse, id="rgba-cut-out"),
+])
+def test_one_object_on_a_plain_backdrop_or_cut_out_does_not_warn(source):
+    assert scene_photo_warnings(source()) == []
+
+
+def test_a_cut_out_cropped_by_the_frame_warns():
+    image, draw = canvas()
+    draw.ellipse([-100, 60, 250, 420], fill=(*RED, 255))  # runs off the left and bottom edges
+    (warning,) = scene_photo_warnings(image)
+    assert "runs off 2 edges" in warning
+
+
+def test_the_scene_warning_reaches_the_output():
+    output, _ = run_builtin(front=data.rocket(), textured=False, face_count=2000, octree_resolution=96)
+    assert any("looks like a scene" in w for w in output.warnings)
+    output, _ = run_builtin(front=on_plain_backdrop(), textured=False, face_count=2000, octree_resolution=96)
+    assert output.warnings == []
+
+
 # -- built-in single view ---------------------------------------------------------------------------------
 
 def test_single_view_is_a_closed_shell_with_the_silhouette_of_the_image():
@@ -159,6 +211,19 @@ def test_single_view_textured_bakes_the_image_into_a_uv_texture(tmp_path):
     x = mesh.triangles_center[:, 0]
     assert (labels[x < -0.05] == 0).mean() > 0.98
     assert (labels[x > 0.05] == 1).mean() > 0.98
+
+
+@pytest.mark.parametrize("views", [
+    pytest.param(lambda: {"front": rectangle(0.6, 0.5, RED)}, id="single-view"),
+    pytest.param(lambda: {"front": rectangle(0.6, 0.5, RED), "left": rectangle(0.3, 0.5, GREEN)}, id="multi-view"),
+])
+def test_meshes_stand_on_the_ground_like_text_to_3d_ones(views):
+    """Lowest point at y = 0, bounding box centred on the vertical axis; the photos are drawn off-centre."""
+    output, _ = run_builtin(**views(), textured=False, face_count=2000, octree_resolution=96)
+    low, high = output.asset.bounds
+    assert low[1] == pytest.approx(0.0, abs=1e-9) and high[1] > 0.3
+    np.testing.assert_allclose((low + high)[[0, 2]] / 2, 0.0, atol=1e-9)
+    np.testing.assert_allclose(ground_offset(output.asset.bounds), 0.0, atol=1e-9)
 
 
 # -- built-in multi-view ------------------------------------------------------------------------------------
@@ -218,6 +283,7 @@ def test_real_photographs_through_the_endpoint(client, studio_server, tmp_path, 
     assert len(mesh.faces) <= 5000
     assert metadata["pipeline"] == "builtin" and metadata["seed"] == 7 and metadata["watertight"]
     assert metadata["views"] == {"front": "grabcut"}
+    assert any("looks like a scene" in w and "plain background" in w for w in metadata["warnings"])
     folder = Path(studio_server["outputs"]) / metadata["folder"]  # images are named in the metadata
     preprocessed = Image.open(folder / metadata["images"]["preprocessed_front"])
     mask = np.asarray(Image.open(folder / metadata["images"]["mask_front"]))

@@ -17,11 +17,12 @@ import pytest
 import trimesh
 from gradio_client import handle_file
 from PIL import Image
+from skimage import data
 
 from pipelines.base import Stages
 from pipelines.errors import InputError
 from pipelines.mesh.export import export_asset
-from pipelines.paint.builtin import BuiltinPaintPipeline, check_texture_size
+from pipelines.paint.builtin import MIN_SEEN_SHARE, BuiltinPaintPipeline, check_texture_size
 from pipelines.paint.hunyuan3d_paint import Hunyuan3DPaintAdapter
 from pipelines.paint.materials import COLOURS, parse_prompt
 from tests.conftest import assert_valid_glb
@@ -410,6 +411,47 @@ def test_surface_no_view_sees_is_reported(tmp_path):
     assert any("No reference view sees floor.ply" in w for w in result.warnings)
 
 
+def test_share_of_surface_seen_is_measured_by_area(tmp_path):
+    """A cube whose front face is finely tessellated: nearly every vertex is on the front, but the front photo
+    sees a sixth of the area, so the warning gives about 17%. Four views see the four sides: two thirds."""
+    cube = trimesh.creation.box((1.0, 1.0, 1.0))
+    vertices, faces = cube.vertices, cube.faces
+    for _ in range(5):
+        front = np.flatnonzero(np.isclose(trimesh.Trimesh(vertices, faces, process=False).face_normals[:, 2], 1.0))
+        vertices, faces = trimesh.remesh.subdivide(vertices, faces, face_index=front)
+    path = save_scene(trimesh.Trimesh(vertices, faces), tmp_path / "cube.ply")
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (64, 64), COLOURS["red"]).save(photo)
+    front_only, _ = paint({"mesh": str(path), "image": str(photo), "texture_size": 512}, tmp_path)
+    assert front_only.metadata["seen_vertex_fraction"]["cube.ply"] > 0.9
+    assert front_only.metadata["seen_area_share"] == pytest.approx(1 / 6, abs=0.02)
+    (warning,) = [w for w in front_only.warnings if "of the surface" in w]
+    assert "saw only 17% of the surface" in warning and f"{MIN_SEEN_SHARE:.0%}" in warning
+
+    sides = {key: str(photo) for key in ("image", "back_image", "left_image", "right_image")}
+    four, _ = paint({"mesh": str(path), **sides, "texture_size": 512}, tmp_path, "four")
+    assert four.metadata["seen_area_share"] == pytest.approx(4 / 6, abs=0.02)
+    assert not four.warnings
+
+
+def test_a_photo_of_something_else_warns_with_the_share_seen(tmp_path):
+    """The issue's case: a bunny painted from skimage's cat photo sees about 1% of its surface (the cat's
+    outline is not the bunny's), and says so; the bunny's own front silhouette sees over a third, silently."""
+    source = GRADIO_MODELS / "Bunny.obj"
+    cat = tmp_path / "chelsea.jpg"  # a JPEG: the tab once refused every JPEG photo
+    Image.fromarray(data.chelsea()).save(cat)
+    result, _ = paint({"mesh": str(source), "image": str(cat), "texture_size": 512}, tmp_path)
+    share = result.metadata["seen_area_share"]
+    assert share < 0.05
+    (warning,) = result.warnings
+    assert f"saw only {share:.0%} of the surface" in warning
+
+    photo = tmp_path / "front.png"
+    reference_photo(trimesh.load(str(source), force="scene"), photo)
+    result, _ = paint({"mesh": str(source), "image": str(photo), "texture_size": 512}, tmp_path, "own")
+    assert result.metadata["seen_area_share"] > 0.3 and result.warnings == []
+
+
 def test_zero_area_faces_among_real_ones_are_kept(tmp_path):
     sphere = trimesh.creation.icosphere(subdivisions=2)
     degenerate = np.array([[0, 1, 1], [2, 2, 2]])
@@ -449,6 +491,11 @@ def test_paint_endpoint_end_to_end(client, tmp_path):
     painted = trimesh.load(viewer, force="scene", process=False)
     alpha = np.asarray(Image.open(photo))[..., 3]
     assert front_error(painted, camera, gradient(), alpha) < FRONT_TOLERANCE
+    assert metadata["warnings"] == [] and metadata["seen_area_share"] > 0.3
+    cat = tmp_path / "chelsea.jpg"  # a JPEG: the tab once refused every JPEG photo
+    Image.fromarray(data.chelsea()).save(cat)
+    _, _, metadata = call_paint(client, source, image=cat, texture_size=512)
+    assert any("saw only 1% of the surface" in w for w in metadata["warnings"])
 
     viewer, file, metadata = call_paint(client, GRADIO_MODELS / "Duck.glb", prompt="polished copper",
                                         texture_size=512, output_format="obj")

@@ -17,7 +17,7 @@ from pipelines.base import Stages
 from pipelines.errors import InputError
 from pipelines.mesh.export import export_asset
 from pipelines.mesh.io import scene_stats
-from pipelines.text_to_3d.builtin import BuiltinTextTo3D, assemble, linear
+from pipelines.text_to_3d.builtin import BuiltinTextTo3D, assemble, linear, match_warnings
 from pipelines.text_to_3d.prompt import parse_style, strip_style, subject
 from pipelines.text_to_3d.templates import TEMPLATES, Kit
 
@@ -323,6 +323,51 @@ def test_unknown_objects_get_a_warning_naming_the_closest_template(pipeline, pro
     alternative = out.metadata["alternatives"][0]["template"]
     assert f"closest template, {out.metadata['template']} " in warning and alternative in warning
     assert subject(strip_style(prompt)) in warning and out.metadata["named_by"] is None
+
+
+@pytest.mark.parametrize("prompt", ["a ceramic teapot", "a glass teapot with a bamboo handle", "a silver goblet",
+                                    "a yellow submarine", "a woodcutter's axe", "a palm tree on a beach",
+                                    "a wooden toy train", "a chocolate chip cookie"])
+def test_objects_the_library_only_stands_in_for_warn_naming_what_was_built(pipeline, prompt):
+    """The issue's case: "a ceramic teapot" matched the mug template with similarity 1.0 and no warning. An
+    object the library lacks warns however strongly its description (or a material word) matches."""
+    out = run(pipeline, prompt, seed=1, detail="low")
+    (warning,) = out.warnings
+    thing = subject(strip_style(prompt))
+    assert out.metadata["stands_in_for"] == thing
+    assert f'No built-in template makes "{thing}"' in warning
+    assert f"built the closest template, {out.metadata['template']} " in warning
+
+
+def test_every_stand_in_warns_and_every_kind_the_library_builds_does_not(pipeline):
+    """Each template's own descriptions, used as prompts: the objects it only stands in for warn, the kinds it
+    builds do not (the library's own words are the clearest case of a strong match)."""
+    stand_ins = [(text, name) for name, t in TEMPLATES.items() for text in t.stand_ins]
+    kinds = [(text, name) for name, t in TEMPLATES.items() for text in t.descriptions if text not in t.stand_ins]
+    assert len(stand_ins) >= 30 and all(set(t.stand_ins) <= set(t.descriptions) for t in TEMPLATES.values())
+    chosen = dict(zip(stand_ins + kinds, pipeline.scores([text for text, _ in stand_ins + kinds]).argmax(axis=1)))
+    names = list(pipeline.templates)
+    assert [text for text, name in stand_ins if pipeline.builds(text, names[chosen[text, name]]) is not False] == []
+    assert [text for text, name in kinds if not pipeline.builds(text, names[chosen[text, name]])] == []
+
+
+@pytest.mark.parametrize("name", ["text_prompts_dev.tsv", "text_prompts_heldout.tsv"])
+def test_prompts_whose_object_is_in_the_library_rarely_warn(pipeline, name):
+    """False warnings on the prompt sets: prompts given the intended template, whose object that template builds
+    (not one it stands in for), that still warn. Measured: 0 of 203 (development), 7 of 209 (held-out: a
+    recliner, a loveseat, an orchid, a broadsword, a scimitar, a highchair, a futon; nouns no description
+    uses, matched below SURE_MATCH). The rule before stand-ins warned on 1 and 9 of them."""
+    prompts = prompt_set(name)
+    names = list(pipeline.templates)
+    false_warnings, in_library = [], 0
+    for (prompt, want), ranking in zip(prompts, pipeline.rankings([prompt for prompt, _ in prompts])):
+        builds = pipeline.builds(prompt, ranking[0][0])
+        if ranking[0][0] != want or builds is False:
+            continue
+        in_library += 1
+        if match_warnings(prompt, ranking, builds, names):
+            false_warnings.append(prompt)
+    assert len(false_warnings) <= 0.05 * in_library, false_warnings
 
 
 def test_unseen_colour_and_material_words(pipeline, tmp_path):

@@ -42,6 +42,13 @@ def test_auto_generates_with_the_best_pipeline_or_says_why_none_is_available(cli
             assert f"{row['name']}: {row['reason']}" in text
 
 
+def test_an_object_the_library_lacks_warns_through_the_endpoint(client):
+    """The issue's "a ceramic teapot": the warning that a mug was built reaches the job's metadata (the UI shows it)."""
+    glb, path, metadata = client.predict("a ceramic teapot", "builtin", api_name="/text_to_3d")
+    assert metadata["template"] == "mug" and metadata["stands_in_for"] == "a teapot"
+    assert any('No built-in template makes "a teapot"' in w and "mug" in w for w in metadata["warnings"])
+
+
 def test_shap_e_without_weights_says_how_to_get_them(client, studio_server):
     rows = studio_server["studio"].registry.listing()["text_to_3d"]["pipelines"]
     if next(r for r in rows if r["name"] == "shap-e")["available"]:

@@ -22,10 +22,11 @@ from scipy import ndimage
 from skimage import measure
 
 from ..base import Pipeline, PipelineOutput, Stages
+from ..mesh.placement import ground_offset
 from ..mesh.repair import decimate
 from ..mesh.texture import UNWRAP_PIECE_FACES, bake_texture, unwrap, with_texture
 from .options import given_views, options
-from .preprocess import View, prepare_views
+from .preprocess import View, prepare_views, scene_warnings
 
 CANVAS = 512
 TEXTURE_SIZE = 1024
@@ -196,6 +197,12 @@ def colour_mesh(mesh: trimesh.Trimesh, shader, textured: bool) -> trimesh.Trimes
                            visual=trimesh.visual.ColorVisuals(vertex_colors=np.hstack([colours, alpha])))
 
 
+def stand_on_ground(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The finished mesh moved to stand on y = 0, centred in x and z, as text-to-3D assets stand (after
+    colouring: the shaders sample the views in the reconstruction's own frame)."""
+    return mesh.apply_translation(ground_offset(mesh.bounds))
+
+
 class BuiltinImageTo3D(Pipeline):
     name = "builtin"
     feature = "image_to_3d"
@@ -218,6 +225,7 @@ class BuiltinImageTo3D(Pipeline):
             warnings.append(f"The built-in pipeline caps the voxel grid at {MAX_GRID}; used {MAX_GRID}.")
         with stages.stage("preprocess", 0.05):
             views = {v.name: v for v in prepare_views(sources, opts["remove_background"], CANVAS)}
+        warnings += scene_warnings(list(views.values()))
         multi = len(views) > 1
         with stages.stage("carve" if multi else "inflate", 0.2):
             field, z_centre = carve(views, size) if multi else inflate(views["front"], size)
@@ -232,7 +240,7 @@ class BuiltinImageTo3D(Pipeline):
             mesh.fix_normals()
         with stages.stage("texture" if opts["textured"] else "colour", 0.7):
             shader = HullShader(views, field, z_centre) if multi else FrontShader(views["front"])
-            coloured = colour_mesh(mesh, shader, opts["textured"])
+            coloured = stand_on_ground(colour_mesh(mesh, shader, opts["textured"]))
         return PipelineOutput(
             asset=coloured,
             metadata={

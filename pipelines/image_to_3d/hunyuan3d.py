@@ -36,9 +36,9 @@ from ..base import GiB, PipelineOutput, Stages, TorchPipeline
 from ..errors import InputError, PipelineUnavailable
 from ..hub import cached_snapshot, download_snapshot
 from ..mesh.repair import decimate
-from .builtin import FrontShader, HullShader, carve, colour_mesh
+from .builtin import FrontShader, HullShader, carve, colour_mesh, stand_on_ground
 from .options import given_views, options
-from .preprocess import View, prepare_views
+from .preprocess import View, prepare_views, scene_warnings
 
 CANVAS = 1024  # 2mini's image processor works at 1022 px
 HULL_GRID = 128  # visual hull used only to tell which view sees a point when colouring
@@ -156,6 +156,7 @@ class _Hunyuan3D(TorchPipeline):
             sources = {"front": sources["front"]}
         with stages.stage("preprocess", 0.02):
             views = {v.name: v for v in prepare_views(sources, opts["remove_background"], CANVAS)}
+        warnings += scene_warnings(list(views.values()))
         condition = {name: rgba(view) for name, view in views.items()} if self.multiview else rgba(views["front"])
         steps = opts["steps"]
 
@@ -190,7 +191,7 @@ class _Hunyuan3D(TorchPipeline):
                 shader = HullShader(views, field, z_centre)
             else:
                 shader = FrontShader(views["front"])
-            coloured = colour_mesh(mesh, shader, opts["textured"])
+            coloured = stand_on_ground(colour_mesh(mesh, shader, opts["textured"]))
         return PipelineOutput(
             asset=coloured,
             metadata={

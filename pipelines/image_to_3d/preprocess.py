@@ -23,8 +23,16 @@ FOREGROUND_RATIO = 0.85
 GRABCUT_SIDE = 256
 GRABCUT_ITERATIONS = 4
 KEY_THRESHOLD = 18.0  # Lab distance from the border colour that counts as foreground
-MIN_COMPONENT = 0.02
-RIM_FRACTION = 0.004  # colours are taken this far (of the image side) inside the mask edge  # parts smaller than this share of the largest are dropped
+MIN_COMPONENT = 0.02  # parts smaller than this share of the largest are dropped
+RIM_FRACTION = 0.004  # colours are taken this far (of the image side) inside the mask edge
+# A photo looks like a scene rather than one object on a backdrop when (measured on the photos of
+# skimage.data, gradio's sample images and the shipped assets; see tests/test_image_to_3d.py):
+CLUTTERED_EDGE = 0.3  # this share of the frame's edge pixels is unlike the edge's median colour (KEY_THRESHOLD)...
+DETAILED_EDGE = 0.05  # ...and this share differs from its neighbours along the edge (not a smooth gradient)
+EDGE_DETAIL = 8.0  # Lab distance from the median of the 15 neighbouring edge pixels that counts as detail
+MAX_PIECES = 3  # or the mask falls into more pieces than this of at least PIECE_SHARE of the largest
+PIECE_SHARE = 0.1
+MAX_CUT_EDGES = 1  # or an alpha cut-out runs off more frame edges than this (standing on one is fine)
 
 
 @dataclass
@@ -35,6 +43,7 @@ class View:
     rgb: np.ndarray  # (S, S, 3) uint8, background filled with the nearest object colour
     mask: np.ndarray  # (S, S) float32 coverage in [0, 1]
     source: str  # "alpha", "grabcut", "none"
+    scene_signs: tuple[str, ...] = ()  # why the photo looks like a scene rather than one object (see scene_signs)
 
     def preview(self) -> Image.Image:
         """What the model saw: the object on white, as the user would expect to check it."""
@@ -63,10 +72,9 @@ def remove_background_mask(rgb: np.ndarray) -> np.ndarray:
     mask back up with smooth edges.
     """
     height, width = rgb.shape[:2]
-    scale = GRABCUT_SIDE / max(height, width)
-    small = cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))), interpolation=cv2.INTER_AREA)
+    small, scale = downscaled(rgb)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    border = frame_edge(lab)
     key = np.linalg.norm(lab - np.median(border, axis=0), axis=2) > KEY_THRESHOLD
     key = cv2.morphologyEx(key.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
@@ -87,6 +95,61 @@ def remove_background_mask(rgb: np.ndarray) -> np.ndarray:
         return np.zeros((height, width), dtype=bool)
     soft = cv2.resize(small_mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(soft, (0, 0), max(0.5, 0.5 / scale)) >= 0.5
+
+
+def downscaled(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """(copy at most GRABCUT_SIDE a side, its scale): the size background removal and its checks work at."""
+    height, width = rgb.shape[:2]
+    scale = GRABCUT_SIDE / max(height, width)
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def frame_edge(image: np.ndarray) -> np.ndarray:
+    """The pixels of the image's outermost ring, in order clockwise from the top-left corner."""
+    return np.concatenate([image[0], image[1:, -1], image[-1, -2::-1], image[-2:0:-1, 0]])
+
+
+def scene_signs(rgb: np.ndarray, mask: np.ndarray, source: str) -> tuple[str, ...]:
+    """Why a photo looks like a scene rather than one object, as short reasons (empty when it does not).
+
+    Background removal assumes one object on a plain backdrop, and the frame's edge is where the
+    backdrop shows: an edge of many colours with fine detail in it (a launch pad, a room, a street)
+    is a scene, while a smooth lighting gradient is still a backdrop. A mask in many similar pieces
+    is several objects; a cut-out that runs off two or more edges of the frame is a cropped view.
+    """
+    signs = []
+    if source == "grabcut":
+        lab = cv2.cvtColor(downscaled(rgb)[0], cv2.COLOR_RGB2LAB).astype(np.float32)
+        edge = frame_edge(lab)
+        unlike = float((np.linalg.norm(edge - np.median(edge, axis=0), axis=1) > KEY_THRESHOLD).mean())
+        neighbours = ndimage.median_filter(edge, size=(15, 1), mode="wrap")
+        detailed = float((np.linalg.norm(edge - neighbours, axis=1) > EDGE_DETAIL).mean())
+        if unlike > CLUTTERED_EDGE and detailed > DETAILED_EDGE:
+            signs.append(f"the background at the edges of the frame is not plain ({unlike:.0%} of it "
+                         "differs from its main colour)")
+    labels, count = ndimage.label(mask)
+    if count > MAX_PIECES:
+        sizes = np.bincount(labels.ravel())[1:]
+        pieces = int((sizes >= PIECE_SHARE * sizes.max()).sum())
+        if pieces > MAX_PIECES:
+            signs.append(f"the foreground falls into {pieces} separate pieces")
+    if source == "alpha":
+        cut = int(mask[0].any()) + int(mask[-1].any()) + int(mask[:, 0].any()) + int(mask[:, -1].any())
+        if cut > MAX_CUT_EDGES:
+            signs.append(f"the cut-out runs off {cut} edges of the frame")
+    return tuple(signs)
+
+
+def scene_warnings(views: list[View]) -> list[str]:
+    """One warning per view whose photo looks like a scene, saying why and what would help."""
+    return [
+        f"The {view.name} image looks like a scene rather than one object ({'; '.join(view.scene_signs)}), so "
+        "the mask may take in background or miss parts and the shape will follow it. For a clean result use a "
+        "photo of the object alone, whole in the frame, on a plain background, or a PNG whose transparent "
+        "background leaves only the object."
+        for view in views if view.scene_signs
+    ]
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -148,5 +211,6 @@ def prepare_views(
         rgb = fill_background(rgba[..., :3], mask.astype(np.float32))
         rgb = cv2.warpAffine(rgb, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         coverage = cv2.warpAffine(mask.astype(np.float32), matrix, (size, size), flags=flags, borderValue=0.0)
-        views.append(View(name, rgb, np.clip(coverage, 0.0, 1.0), how))
+        signs = scene_signs(rgba[..., :3], mask, how)
+        views.append(View(name, rgb, np.clip(coverage, 0.0, 1.0), how, signs))
     return views

