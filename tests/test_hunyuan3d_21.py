@@ -143,9 +143,9 @@ def test_a_photo_becomes_a_mesh_through_the_studio_in_the_models_environment(ins
     assert_valid_glb(glb)
     mesh = trimesh.load(glb, force="mesh")
     assert 0 < len(mesh.faces) <= 3000 and meta["faces_generated"] >= len(mesh.faces)
-    # +Y up, in the photo's frame: the file's y runs from the cut-out's bottom row to its top row, exactly (up to
-    # float32), as the adapter fits it; a file turned Z-up would put the random blob's z extent there instead.
+    # +Y up and standing on the ground: the file's y runs from 0 to the cut-out's height, exactly (up to float32),
+    # as the adapter fits it to the photo; a file turned Z-up would put the random blob's z extent there instead.
     mask = np.asarray(Image.open(Path(glb).parent / meta["images"]["mask_front"]).convert("L")) > 127
     rows = np.flatnonzero(mask.max(axis=1))
     top, bottom = 0.5 - rows[0] / mask.shape[0], 0.5 - (rows[-1] + 1) / mask.shape[0]
-    assert mesh.bounds[:, 1] == pytest.approx([bottom, top], abs=1e-4)
+    assert mesh.bounds[:, 1] == pytest.approx([0.0, top - bottom], abs=1e-4)
