@@ -19,7 +19,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids
-from ..mesh.texture import vertex_colors
+from ..mesh.texture import texture_image, vertex_colors
 from ..rig.skeleton import voxelize_solid
 
 REBUILD_RESOLUTION = 64
@@ -166,8 +166,16 @@ def kept_fraction(before: trimesh.Trimesh, after: trimesh.Trimesh) -> float:
 
 
 def _carry_colors(source: trimesh.Trimesh, target: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Give `target` the vertex colours of the nearest `source` vertex (textures become colours)."""
-    if source.visual.kind is None:
+    """Give `target`, a new surface without UVs, the look of `source`.
+
+    A plain material (a segmented part's colour, no image to sample) is kept as it is;
+    otherwise each vertex takes the colour of the nearest `source` vertex (textures become colours).
+    """
+    visual = source.visual
+    if visual.kind is None:
+        return target
+    if visual.kind == "texture" and (visual.uv is None or texture_image(visual.material) is None):
+        target.visual = trimesh.visual.TextureVisuals(material=visual.material.copy())
         return target
     colors = vertex_colors(source)
     _, nearest = cKDTree(source.vertices).query(target.vertices)
@@ -202,10 +210,14 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
         patched = _patch_holes(work)
         if patched is not None and _solid(patched) and kept_fraction(work, patched) >= MIN_KEPT:
             return _carry_colors(mesh, patched), "patched holes"
-        fixed = _meshfix(welded(filled))
-        # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
-        if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
-            return _carry_colors(mesh, fixed), "meshfix"
+        # A sheet whose patch closes it with nothing inside (a flat n-gon) has no solid to clean up:
+        # MeshFix would only cut the patch out again, in time growing with the square of the faces.
+        encloses_nothing = patched is not None and is_closed(patched) and not _solid(patched)
+        if not encloses_nothing:
+            fixed = _meshfix(welded(filled))
+            # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
+            if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
+                return _carry_colors(mesh, fixed), "meshfix"
         thick = shell(work, SHELL_THICKNESS * float(work.extents.max()))
         if thick is not None and _solid(thick):
             return _carry_colors(mesh, thick), "shell"
