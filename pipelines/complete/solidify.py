@@ -18,7 +18,7 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids
+from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids, unit_factor
 from ..mesh.texture import texture_image, vertex_colors
 from ..rig.skeleton import voxelize_solid
 
@@ -40,7 +40,10 @@ def welded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     still close the surface, and dropping them would open holes.
     """
     out = mesh.copy()
+    factor = unit_factor(out.vertices)  # trimesh merges within an absolute distance: judge at about unit size
+    out.vertices = out.vertices * factor
     out.merge_vertices(merge_tex=True, merge_norm=True)
+    out.vertices = out.vertices / factor
     f = out.faces
     keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2]) & out.unique_faces()
     if not keep.all():
@@ -104,7 +107,8 @@ def rebuild(mesh: trimesh.Trimesh, resolution: int = REBUILD_RESOLUTION) -> trim
 
     volume = voxelize_solid(mesh, resolution)
     field = ndimage.gaussian_filter(volume.occupancy.astype(np.float32), sigma=0.7)
-    vertices, faces, _, _ = marching_cubes(field, level=0.5)
+    # A sheet one voxel thin never reaches 0.5 once smoothed; its surface is then taken lower, around it.
+    vertices, faces, _, _ = marching_cubes(field, level=min(0.5, 0.5 * float(field.max())))
     out = trimesh.Trimesh(volume.to_world(vertices), faces, process=True)
     return _orient(out)
 
@@ -226,9 +230,18 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
 
 def close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     """(a watertight version of the part, how it was closed); a closed part comes back unchanged."""
-    # Candidates with no volume (a sheet closed onto itself) make trimesh divide by zero for their centre of mass.
+    # Trimesh's tolerances are absolute, so the part is closed at about unit size (a power of two scales
+    # exactly), then scaled back. Candidates with no volume (a sheet closed onto itself) make trimesh divide
+    # by zero for their centre of mass.
+    factor = unit_factor(mesh.vertices)
+    unit = mesh.copy()
+    unit.vertices = unit.vertices * factor
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _close_part(mesh)
+        closed, method = _close_part(unit)
+    if method == "unchanged":
+        return mesh, method
+    closed.vertices = closed.vertices / factor
+    return closed, method
 
 
 def _close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:

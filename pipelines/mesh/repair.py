@@ -64,8 +64,12 @@ def _repair(mesh: trimesh.Trimesh, max_hole_edges: int) -> dict:
 
 
 def position_ids(mesh: trimesh.Trimesh) -> np.ndarray:
-    """For each vertex, one id shared by every vertex at the same position (seams joined)."""
-    return trimesh.grouping.unique_rows(mesh.vertices)[1]
+    """For each vertex, one id shared by every vertex at the same position (seams joined).
+
+    Positions are compared at about unit size: trimesh rounds to an absolute number of digits,
+    which would weld a whole micrometre-sized part into a few points.
+    """
+    return trimesh.grouping.unique_rows(mesh.vertices * unit_factor(mesh.vertices))[1]
 
 
 def orient(mesh: trimesh.Trimesh) -> int:
