@@ -46,6 +46,11 @@ class MeshToolsPipeline(Pipeline):
                         f"({scene_face_count(scene):,}); nothing was decimated."
                     )
                 decimate_scene(scene, int(target_faces))
+                if scene_face_count(scene) > 2 * int(target_faces):
+                    warnings.append(
+                        f"The result has {scene_face_count(scene):,} faces, more than the {int(target_faces):,} asked for: "
+                        f"each of its {len(scene.geometry)} part(s) keeps the fewest faces that still leave a surface."
+                    )
         after = scene_stats(scene)
         return PipelineOutput(
             asset=scene,

@@ -166,10 +166,19 @@ def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
 def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along.
 
-    It runs at about unit size: fast-simplification stops early on large coordinates (a scan in millimetres).
+    A closed shape cannot shrink below a few faces (a torus needs 14): asked for fewer, the
+    collapsed faces cancel out and nothing is left, so the target is doubled until a surface remains.
     """
-    if target_faces >= len(mesh.faces):
-        return mesh
+    while target_faces < len(mesh.faces):
+        decimated = _simplify(mesh, target_faces)
+        if len(decimated.faces):
+            return decimated
+        target_faces *= 2
+    return mesh
+
+
+def _simplify(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
+    """One quadric decimation, run at about unit size: fast-simplification stops early on large coordinates."""
     factor = unit_factor(mesh.vertices)
     unit = mesh.vertices * factor
     vertices, faces, collapses = fast_simplification.simplify(
