@@ -257,6 +257,8 @@ def _close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     order = ["unchanged", "filled small holes", "patched holes", "meshfix", "shell", "voxel rebuild"]
     method = max(methods, key=order.index)
     result = trimesh.util.concatenate(closed) if len(closed) > 1 else closed[0]
+    if result.visual.kind is None and mesh.visual.kind is not None:  # trimesh drops looks it cannot join
+        result = _carry_colors(mesh, result)
     if not is_closed(result):  # closed pieces that touch (split at a fin) share edges once welded
         return _carry_colors(mesh, rebuild(mesh)), "voxel rebuild"
     return result, method
