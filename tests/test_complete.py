@@ -273,3 +273,84 @@ def test_every_segmentation_completes(segment_sources, tmp_path):
             assert part_colours_of(output.asset) == part_colours_of(parts), where
             combinations += 1
     assert combinations == len(segment_sources) * len(SEGMENT_COUNTS)
+
+
+def slab_faces(mesh: trimesh.Trimesh, count: int) -> list[np.ndarray]:
+    """Faces of `count` slabs across the longest side: open parts, as another tool's segmentation leaves them."""
+    axis = int(np.argmax(mesh.extents))
+    centres = mesh.triangles_center[:, axis]
+    labels = np.digitize(centres, np.quantile(centres, np.linspace(0, 1, count + 1)[1:-1]))
+    return [np.flatnonzero(labels == i) for i in range(count)]
+
+
+def other_tool_parts(mesh: trimesh.Trimesh, count: int, layout: str) -> trimesh.Scene:
+    """`mesh` cut into `count` slabs, written as one node per part or as pieces pulled apart in one node."""
+    pieces = mesh.submesh(slab_faces(mesh, count), append=False)
+    scene = trimesh.Scene()
+    if layout == "node per part":
+        for i, piece in enumerate(pieces):
+            scene.add_geometry(piece, node_name=f"piece{i}", geom_name=f"piece{i}")
+        return scene
+    gap = 0.5 * float(mesh.extents.max())
+    for i, piece in enumerate(pieces):
+        piece.apply_translation([0, 0, i * gap])
+    scene.add_geometry(trimesh.util.concatenate(pieces), node_name="all", geom_name="all")
+    return scene
+
+
+def mean_colour(scene: trimesh.Scene) -> np.ndarray:
+    from pipelines.mesh.texture import vertex_colors
+
+    return np.vstack([vertex_colors(g) for g in scene.geometry.values()]).mean(axis=0)
+
+
+LOOKS = {  # a real mesh for each kind of look: a texture (Khronos Fox and Duck), vertex colours, none
+    "textured Fox": (GRADIO_MODELS / "Fox.gltf", "texture"),
+    "textured Duck": (GRADIO_MODELS / "Duck.glb", "texture"),
+    "vertex-coloured torus": (SHIPPED / "colored_torus.ply", "vertex"),
+    "vertex-coloured mask": (GRADIO_MODELS / "face.obj", "vertex"),
+    "plain Bunny": (GRADIO_MODELS / "Bunny.obj", None),
+}
+
+
+@pytest.mark.parametrize("layout", ["node per part", "pieces in one node"])
+@pytest.mark.parametrize("look", list(LOOKS))
+def test_parts_from_other_tools_complete_with_their_look(tmp_path, look, layout):
+    from pipelines.mesh.io import load_scene
+
+    source, kind = LOOKS[look]
+    mesh = next(iter(load_scene(source).geometry.values()))
+    assert mesh.visual.kind == kind
+    path = tmp_path / "parts.glb"
+    other_tool_parts(mesh, 5, layout).export(path)
+    parts = load_scene(path)
+    assert [g.visual.kind for g in parts.geometry.values()] == [kind] * len(parts.geometry)
+    output = complete(path)
+    assert output.metadata["part_count"] >= 5 if layout == "pieces in one node" else output.metadata["part_count"] == 5
+    for node in output.asset.graph.nodes_geometry:
+        assert is_closed(output.asset.geometry[output.asset.graph[node][1]]), node
+    if kind is None:
+        assert all(g.visual.kind is None for g in output.asset.geometry.values())
+    else:  # the texture or colours carried over (a lost look would be trimesh's grey)
+        assert np.abs(mean_colour(output.asset) - mean_colour(parts)).max() < 25
+    glb = tmp_path / "completed.glb"
+    output.asset.export(glb)
+    assert_valid_glb(glb)
+
+
+def test_vertex_colors_gives_one_row_per_vertex_for_every_look():
+    """A plain material (a segmented part) colours every vertex; a texture is tinted by its base colour factor."""
+    from PIL import Image
+
+    from pipelines.mesh.texture import vertex_colors
+
+    box = trimesh.creation.box()
+    plain = box.copy()
+    plain.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(
+        baseColorFactor=[0, 0, 255, 255]))
+    np.testing.assert_array_equal(vertex_colors(plain), np.tile([0, 0, 255, 255], (len(box.vertices), 1)))
+    tinted = box.copy()
+    tinted.visual = trimesh.visual.TextureVisuals(uv=np.full((len(box.vertices), 2), 0.5), material=(
+        trimesh.visual.material.PBRMaterial(baseColorTexture=Image.new("RGB", (4, 4), (200, 100, 50)),
+                                            baseColorFactor=[128, 255, 255, 255])))
+    np.testing.assert_array_equal(vertex_colors(tinted), np.tile([100, 100, 50, 255], (len(box.vertices), 1)))
