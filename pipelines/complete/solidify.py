@@ -18,7 +18,8 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids, unit_factor
+from ..mesh.repair import (MAX_HOLE_EDGES, boundary_loops, fill_small_holes, orient, position_ids, sheet_rims,
+                           unit_factor)
 from ..mesh.texture import texture_image, vertex_colors
 from ..rig.skeleton import voxelize_solid
 
@@ -210,21 +211,25 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
     if _solid(filled):
         return filled, "filled small holes"
     work = welded(mesh)
-    if len(work.faces) >= 4:
+    loops = boundary_loops(work)
+    # An open sheet (a card, a flat n-gon) goes straight to its shell: a patch over its rim would only lie
+    # on it, and MeshFix's patching and cleanup of a rim of thousands of edges take minutes to find that out.
+    sheet = bool(loops) and bool(sheet_rims(work, loops).all())
+    if not sheet and len(work.faces) >= 4:
         patched = _patch_holes(work)
         if patched is not None and _solid(patched) and kept_fraction(work, patched) >= MIN_KEPT:
             return _carry_colors(mesh, patched), "patched holes"
-        # A sheet whose patch closes it with nothing inside (a flat n-gon) has no solid to clean up:
-        # MeshFix would only cut the patch out again, in time growing with the square of the faces.
+        # A patch that closes the surface with nothing inside (a sheet with holes in it) leaves no solid to
+        # clean up: MeshFix would only cut the patch out again, in time growing with the square of the faces.
         encloses_nothing = patched is not None and is_closed(patched) and not _solid(patched)
         if not encloses_nothing:
             fixed = _meshfix(welded(filled))
             # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
             if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
                 return _carry_colors(mesh, fixed), "meshfix"
-        thick = shell(work, SHELL_THICKNESS * float(work.extents.max()))
-        if thick is not None and _solid(thick):
-            return _carry_colors(mesh, thick), "shell"
+    thick = shell(work, SHELL_THICKNESS * float(work.extents.max()))
+    if thick is not None and _solid(thick):
+        return _carry_colors(mesh, thick), "shell"
     return _carry_colors(mesh, rebuild(mesh)), "voxel rebuild"
 
 

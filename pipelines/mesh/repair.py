@@ -127,7 +127,7 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     """
     loops = [loop for loop in boundary_loops(mesh) if len(loop) <= max_hole_edges]
     if loops:
-        loops = [loop for loop, rim in zip(loops, _sheet_rims(mesh, loops)) if not rim]
+        loops = [loop for loop, rim in zip(loops, sheet_rims(mesh, loops)) if not rim]
     if not loops:
         return 0
     new_faces = []
@@ -147,7 +147,7 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     return len(loops)
 
 
-def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
+def sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
     """For each loop, whether its closing fan would be about as large as the connected piece it bounds."""
     ids = position_ids(mesh)
     joined = ids[mesh.faces]
