@@ -354,3 +354,16 @@ def test_vertex_colors_gives_one_row_per_vertex_for_every_look():
         trimesh.visual.material.PBRMaterial(baseColorTexture=Image.new("RGB", (4, 4), (200, 100, 50)),
                                             baseColorFactor=[128, 255, 255, 255])))
     np.testing.assert_array_equal(vertex_colors(tinted), np.tile([100, 100, 50, 255], (len(box.vertices), 1)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prompt, num_parts", [("a cow", 4), ("a cow", 6), ("a cow", 8), ("an airplane", 5)])
+def test_studio_segmentation_completes_through_the_endpoints(client, prompt, num_parts):
+    """The reported crash, as a user met it: text to 3D, then /segment_mesh, then /complete_parts."""
+    generated, _, _ = client.predict(prompt=prompt, pipeline="builtin", api_name="/text_to_3d")
+    segmented, _, _ = client.predict(mesh=handle_file(generated), num_parts=num_parts, api_name="/segment_mesh")
+    viewer, download, metadata = client.predict(mesh=handle_file(segmented), api_name="/complete_parts")
+    assert metadata["part_count"] == num_parts and all(p["watertight"] for p in metadata["parts"])
+    assert_valid_glb(viewer, download)
+    completed, parts = trimesh.load(download, force="scene"), trimesh.load(segmented, force="scene")
+    assert part_colours_of(completed) == part_colours_of(parts)
