@@ -48,8 +48,8 @@ class MeshToolsPipeline(Pipeline):
                 decimate_scene(scene, int(target_faces))
                 if scene_face_count(scene) > 2 * int(target_faces):
                     warnings.append(
-                        f"The result has {scene_face_count(scene):,} faces, more than the {int(target_faces):,} asked for: "
-                        f"each of its {len(scene.geometry)} part(s) keeps the fewest faces that still leave a surface."
+                        f"The result has {scene_face_count(scene):,} faces, more than twice the {int(target_faces):,} "
+                        "asked for: that is as far as its parts could be decimated without vanishing."
                     )
         after = scene_stats(scene)
         return PipelineOutput(
