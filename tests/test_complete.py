@@ -36,7 +36,7 @@ def broken_parts() -> dict[str, trimesh.Trimesh]:
     """One part for each way of closing: already closed, a small hole, large holes, an open sheet."""
     box = trimesh.creation.box(extents=[0.6, 0.4, 0.3])
     cup = opened(sphere(), lambda m: m.triangles_center[:, 2] < 0.45)  # a cap of a few faces missing
-    bowl = opened(sphere(), lambda m: m.triangles_center[:, 2] < 0.1)  # the top half missing
+    bowl = opened(sphere(), lambda m: m.triangles_center[:, 2] < 0.1)  # the top half missing (a 60-edge rim)
     tube = opened(trimesh.creation.cylinder(radius=0.3, height=1.0, sections=96),
                   lambda m: np.abs(m.face_normals[:, 2]) < 0.5)  # both caps (96 edges each) missing
     sheet = opened(trimesh.creation.box(extents=[1, 1, 1]).subdivide().subdivide(),
@@ -84,7 +84,9 @@ def test_every_part_closed_by_the_gentlest_method_that_works(parts_glb):
     report = {p["name"]: p for p in output.metadata["parts"]}
     assert output.metadata["part_count"] == len(parts) == len(report)
     assert {name: report[name]["method"] for name in parts} == {
-        "box": "unchanged", "cup": "filled small holes", "bowl": "patched holes", "tube": "patched holes",
+        # The bowl's 60-edge rim is under MAX_HOLE_EDGES, and the vertex fan closes it (on a zig-zag rim that
+        # depends on the vertex the fan starts from, which follows the order of position ids).
+        "box": "unchanged", "cup": "filled small holes", "bowl": "filled small holes", "tube": "patched holes",
         "sheet": "shell", "cross": "voxel rebuild",
     }
     for i, (name, original) in enumerate(parts.items()):

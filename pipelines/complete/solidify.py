@@ -41,10 +41,12 @@ def welded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     still close the surface, and dropping them would open holes.
     """
     out = mesh.copy()
-    factor = unit_factor(out.vertices)  # trimesh merges within an absolute distance: judge at about unit size
-    out.vertices = out.vertices * factor
+    # Trimesh merges within an absolute distance (in integers that overflow far from the origin):
+    # judge at about unit size, from the mesh's own corner.
+    corner, factor = mesh.vertices.min(axis=0), unit_factor(mesh.vertices)
+    out.vertices = (mesh.vertices - corner) * factor
     out.merge_vertices(merge_tex=True, merge_norm=True)
-    out.vertices = out.vertices / factor
+    out.vertices = out.vertices / factor + corner
     f = out.faces
     keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2]) & out.unique_faces()
     if not keep.all():

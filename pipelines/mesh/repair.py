@@ -66,10 +66,18 @@ def _repair(mesh: trimesh.Trimesh, max_hole_edges: int) -> dict:
 def position_ids(mesh: trimesh.Trimesh) -> np.ndarray:
     """For each vertex, one id shared by every vertex at the same position (seams joined).
 
-    Positions are compared at about unit size: trimesh rounds to an absolute number of digits,
-    which would weld a whole micrometre-sized part into a few points.
+    Positions are compared at about unit size and from the mesh's own corner: trimesh rounds to an
+    absolute number of digits, which would weld a whole micrometre-sized part into a few points, and
+    overflows its integers on a part far from the origin.
     """
-    return trimesh.grouping.unique_rows(mesh.vertices * unit_factor(mesh.vertices))[1]
+    return trimesh.grouping.unique_rows(unit_positions(mesh.vertices))[1]
+
+
+def unit_positions(vertices: np.ndarray) -> np.ndarray:
+    """`vertices` moved to start at the origin and scaled to about unit size, for comparing positions."""
+    if not len(vertices):
+        return vertices
+    return (vertices - vertices.min(axis=0)) * unit_factor(vertices)
 
 
 def orient(mesh: trimesh.Trimesh) -> int:
