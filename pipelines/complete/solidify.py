@@ -6,9 +6,12 @@ get a fan of existing vertices (`fill_small_holes`, so UVs and colours stay);
 larger holes get MeshFix's refined patches, which keep every original face; a part
 that still is not a closed solid goes through MeshFix's full cleanup (which removes
 self-intersecting faces before patching) if that keeps most of it; an open sheet
-is thickened into a thin shell around its own faces; what none of these can close
-(non-manifold tangles) is rebuilt from a solid voxelisation by marching cubes.
-Where new vertices replace old ones, colours come from the nearest original vertex.
+is thickened into a thin shell around its own faces (a piece whose every boundary is a
+sheet's rim skips the MeshFix steps: their patches would only lie on it, at a cost that
+grows faster than the square of its faces); what none of these can close (non-manifold
+tangles) is rebuilt from a solid voxelisation by marching cubes. Where new vertices
+replace old ones, colours come from the nearest original vertex, or the part's plain
+material is kept. Parts are closed at about unit size, so any scale behaves alike.
 """
 
 from __future__ import annotations
