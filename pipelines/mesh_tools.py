@@ -46,6 +46,11 @@ class MeshToolsPipeline(Pipeline):
                         f"({scene_face_count(scene):,}); nothing was decimated."
                     )
                 decimate_scene(scene, int(target_faces))
+                if scene_face_count(scene) > 2 * int(target_faces):
+                    warnings.append(
+                        f"The result has {scene_face_count(scene):,} faces, more than twice the {int(target_faces):,} "
+                        "asked for: that is as far as its parts could be decimated without vanishing."
+                    )
         after = scene_stats(scene)
         return PipelineOutput(
             asset=scene,

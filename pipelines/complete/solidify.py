@@ -6,9 +6,12 @@ get a fan of existing vertices (`fill_small_holes`, so UVs and colours stay);
 larger holes get MeshFix's refined patches, which keep every original face; a part
 that still is not a closed solid goes through MeshFix's full cleanup (which removes
 self-intersecting faces before patching) if that keeps most of it; an open sheet
-is thickened into a thin shell around its own faces; what none of these can close
-(non-manifold tangles) is rebuilt from a solid voxelisation by marching cubes.
-Where new vertices replace old ones, colours come from the nearest original vertex.
+is thickened into a thin shell around its own faces (a piece whose every boundary is a
+sheet's rim skips the MeshFix steps: their patches would only lie on it, at a cost that
+grows faster than the square of its faces); what none of these can close (non-manifold
+tangles) is rebuilt from a solid voxelisation by marching cubes. Where new vertices
+replace old ones, colours come from the nearest original vertex, or the part's plain
+material is kept. Parts are closed at about unit size, so any scale behaves alike.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..mesh.repair import MAX_HOLE_EDGES, fill_small_holes, orient, position_ids
-from ..mesh.texture import vertex_colors
+from ..mesh.repair import (MAX_HOLE_EDGES, boundary_loops, fill_small_holes, orient, position_ids, sheet_rims,
+                           unit_factor)
+from ..mesh.texture import texture_image, vertex_colors
 from ..rig.skeleton import voxelize_solid
 
 REBUILD_RESOLUTION = 64
@@ -40,7 +44,12 @@ def welded(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     still close the surface, and dropping them would open holes.
     """
     out = mesh.copy()
+    # Trimesh merges within an absolute distance (in integers that overflow far from the origin):
+    # judge at about unit size, from the mesh's own corner.
+    corner, factor = mesh.vertices.min(axis=0), unit_factor(mesh.vertices)
+    out.vertices = (mesh.vertices - corner) * factor
     out.merge_vertices(merge_tex=True, merge_norm=True)
+    out.vertices = out.vertices / factor + corner
     f = out.faces
     keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2]) & out.unique_faces()
     if not keep.all():
@@ -104,7 +113,8 @@ def rebuild(mesh: trimesh.Trimesh, resolution: int = REBUILD_RESOLUTION) -> trim
 
     volume = voxelize_solid(mesh, resolution)
     field = ndimage.gaussian_filter(volume.occupancy.astype(np.float32), sigma=0.7)
-    vertices, faces, _, _ = marching_cubes(field, level=0.5)
+    # A sheet one voxel thin never reaches 0.5 once smoothed; its surface is then taken lower, around it.
+    vertices, faces, _, _ = marching_cubes(field, level=min(0.5, 0.5 * float(field.max())))
     out = trimesh.Trimesh(volume.to_world(vertices), faces, process=True)
     return _orient(out)
 
@@ -166,8 +176,16 @@ def kept_fraction(before: trimesh.Trimesh, after: trimesh.Trimesh) -> float:
 
 
 def _carry_colors(source: trimesh.Trimesh, target: trimesh.Trimesh) -> trimesh.Trimesh:
-    """Give `target` the vertex colours of the nearest `source` vertex (textures become colours)."""
-    if source.visual.kind is None:
+    """Give `target`, a new surface without UVs, the look of `source`.
+
+    A plain material (a segmented part's colour, no image to sample) is kept as it is;
+    otherwise each vertex takes the colour of the nearest `source` vertex (textures become colours).
+    """
+    visual = source.visual
+    if visual.kind is None:
+        return target
+    if visual.kind == "texture" and (visual.uv is None or texture_image(visual.material) is None):
+        target.visual = trimesh.visual.TextureVisuals(material=visual.material.copy())
         return target
     colors = vertex_colors(source)
     _, nearest = cKDTree(source.vertices).query(target.vertices)
@@ -198,25 +216,42 @@ def close_component(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES)
     if _solid(filled):
         return filled, "filled small holes"
     work = welded(mesh)
-    if len(work.faces) >= 4:
+    loops = boundary_loops(work)
+    # An open sheet (a card, a flat n-gon) goes straight to its shell: a patch over its rim would only lie
+    # on it, and MeshFix's patching and cleanup of a rim of thousands of edges take minutes to find that out.
+    sheet = bool(loops) and bool(sheet_rims(work, loops).all())
+    if not sheet and len(work.faces) >= 4:
         patched = _patch_holes(work)
         if patched is not None and _solid(patched) and kept_fraction(work, patched) >= MIN_KEPT:
             return _carry_colors(mesh, patched), "patched holes"
-        fixed = _meshfix(welded(filled))
-        # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
-        if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
-            return _carry_colors(mesh, fixed), "meshfix"
-        thick = shell(work, SHELL_THICKNESS * float(work.extents.max()))
-        if thick is not None and _solid(thick):
-            return _carry_colors(mesh, thick), "shell"
+        # A patch that closes the surface with nothing inside (a sheet with holes in it) leaves no solid to
+        # clean up: MeshFix would only cut the patch out again, in time growing with the square of the faces.
+        encloses_nothing = patched is not None and is_closed(patched) and not _solid(patched)
+        if not encloses_nothing:
+            fixed = _meshfix(welded(filled))
+            # MeshFix drops what it deems broken; on open sheets that can be much of the surface.
+            if fixed is not None and _solid(fixed) and kept_fraction(work, fixed) >= MIN_KEPT:
+                return _carry_colors(mesh, fixed), "meshfix"
+    thick = shell(work, SHELL_THICKNESS * float(work.extents.max()))
+    if thick is not None and _solid(thick):
+        return _carry_colors(mesh, thick), "shell"
     return _carry_colors(mesh, rebuild(mesh)), "voxel rebuild"
 
 
 def close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     """(a watertight version of the part, how it was closed); a closed part comes back unchanged."""
-    # Candidates with no volume (a sheet closed onto itself) make trimesh divide by zero for their centre of mass.
+    # Trimesh's tolerances are absolute, so the part is closed at about unit size (a power of two scales
+    # exactly), then scaled back. Candidates with no volume (a sheet closed onto itself) make trimesh divide
+    # by zero for their centre of mass.
+    factor = unit_factor(mesh.vertices)
+    unit = mesh.copy()
+    unit.vertices = unit.vertices * factor
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _close_part(mesh)
+        closed, method = _close_part(unit)
+    if method == "unchanged":
+        return mesh, method
+    closed.vertices = closed.vertices / factor
+    return closed, method
 
 
 def _close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
@@ -232,6 +267,8 @@ def _close_part(mesh: trimesh.Trimesh) -> tuple[trimesh.Trimesh, str]:
     order = ["unchanged", "filled small holes", "patched holes", "meshfix", "shell", "voxel rebuild"]
     method = max(methods, key=order.index)
     result = trimesh.util.concatenate(closed) if len(closed) > 1 else closed[0]
+    if result.visual.kind is None and mesh.visual.kind is not None:  # trimesh drops looks it cannot join
+        result = _carry_colors(mesh, result)
     if not is_closed(result):  # closed pieces that touch (split at a fin) share edges once welded
         return _carry_colors(mesh, rebuild(mesh)), "voxel rebuild"
     return result, method

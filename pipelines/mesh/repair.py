@@ -64,8 +64,20 @@ def _repair(mesh: trimesh.Trimesh, max_hole_edges: int) -> dict:
 
 
 def position_ids(mesh: trimesh.Trimesh) -> np.ndarray:
-    """For each vertex, one id shared by every vertex at the same position (seams joined)."""
-    return trimesh.grouping.unique_rows(mesh.vertices)[1]
+    """For each vertex, one id shared by every vertex at the same position (seams joined).
+
+    Positions are compared at about unit size and from the mesh's own corner: trimesh rounds to an
+    absolute number of digits, which would weld a whole micrometre-sized part into a few points, and
+    overflows its integers on a part far from the origin.
+    """
+    return trimesh.grouping.unique_rows(unit_positions(mesh.vertices))[1]
+
+
+def unit_positions(vertices: np.ndarray) -> np.ndarray:
+    """`vertices` moved to start at the origin and scaled to about unit size, for comparing positions."""
+    if not len(vertices):
+        return vertices
+    return (vertices - vertices.min(axis=0)) * unit_factor(vertices)
 
 
 def orient(mesh: trimesh.Trimesh) -> int:
@@ -123,7 +135,7 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     """
     loops = [loop for loop in boundary_loops(mesh) if len(loop) <= max_hole_edges]
     if loops:
-        loops = [loop for loop, rim in zip(loops, _sheet_rims(mesh, loops)) if not rim]
+        loops = [loop for loop, rim in zip(loops, sheet_rims(mesh, loops)) if not rim]
     if not loops:
         return 0
     new_faces = []
@@ -143,7 +155,7 @@ def fill_small_holes(mesh: trimesh.Trimesh, max_hole_edges: int = MAX_HOLE_EDGES
     return len(loops)
 
 
-def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
+def sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
     """For each loop, whether its closing fan would be about as large as the connected piece it bounds."""
     ids = position_ids(mesh)
     joined = ids[mesh.faces]
@@ -162,10 +174,19 @@ def _sheet_rims(mesh: trimesh.Trimesh, loops: list[np.ndarray]) -> np.ndarray:
 def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
     """Quadric decimation to about `target_faces`, carrying UVs and vertex colours along.
 
-    It runs at about unit size: fast-simplification stops early on large coordinates (a scan in millimetres).
+    A closed shape cannot shrink below a few faces (a torus needs 14): asked for fewer, the
+    collapsed faces cancel out and nothing is left, so the target is doubled until a surface remains.
     """
-    if target_faces >= len(mesh.faces):
-        return mesh
+    while target_faces < len(mesh.faces):
+        decimated = _simplify(mesh, target_faces)
+        if len(decimated.faces):
+            return decimated
+        target_faces *= 2
+    return mesh
+
+
+def _simplify(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
+    """One quadric decimation, run at about unit size: fast-simplification stops early on large coordinates."""
     factor = unit_factor(mesh.vertices)
     unit = mesh.vertices * factor
     vertices, faces, collapses = fast_simplification.simplify(

@@ -168,9 +168,29 @@ def with_texture(
 
 
 def vertex_colors(mesh: trimesh.Trimesh) -> np.ndarray:
-    """Per-vertex RGBA uint8 colours of any trimesh visual (textures are sampled at the UVs)."""
-    visual = mesh.visual.to_color() if mesh.visual.kind == "texture" else mesh.visual
-    return np.asarray(visual.vertex_colors, dtype=np.uint8)
+    """Per-vertex RGBA uint8 colours, (len(vertices), 4), of any trimesh visual.
+
+    A texture is sampled at the UVs and tinted by the base colour factor, as glTF shades
+    it; a material without UVs or without an image (a segmented part's plain colour)
+    gives every vertex its main colour.
+    """
+    if mesh.visual.kind != "texture":
+        return np.asarray(mesh.visual.vertex_colors, dtype=np.uint8)
+    material, uv = mesh.visual.material, mesh.visual.uv
+    image = texture_image(material)
+    if image is None or uv is None or len(uv) != len(mesh.vertices):
+        return np.tile(np.asarray(material.main_color, dtype=np.uint8), (len(mesh.vertices), 1))
+    sampled = trimesh.visual.color.uv_to_color(np.nan_to_num(np.asarray(uv, dtype=np.float64)), image)
+    factor = getattr(material, "baseColorFactor", None)
+    if factor is not None:
+        sampled = sampled * (trimesh.visual.color.to_rgba(factor) / 255.0)
+    return np.asarray(sampled, dtype=np.float64).round().clip(0, 255).astype(np.uint8)
+
+
+def texture_image(material) -> Image.Image | None:
+    """The base-colour image of a PBR or simple (OBJ) material, None for a plain colour."""
+    image = getattr(material, "baseColorTexture", None)
+    return image if image is not None else getattr(material, "image", None)
 
 
 def bake_vertex_colors(mesh: trimesh.Trimesh, size: int = 1024, **material) -> trimesh.Trimesh:
