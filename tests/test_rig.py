@@ -20,17 +20,9 @@ from pipelines.mesh.export import FBX_UNIT_SCALE, assimp_command
 from pipelines.rig.humanoid import HUMANOID_JOINTS
 from pipelines.rig.pipeline import BuiltinRigPipeline
 from tests.conftest import assert_valid_glb
+from tests.rig_corpus import limb
 
 GRADIO_MODELS = Path(trimesh.__file__).parents[1] / "gradio" / "media_assets" / "models3d"
-
-
-def limb(start, end, radius: float) -> trimesh.Trimesh:
-    start, end = np.asarray(start, float), np.asarray(end, float)
-    axis = end - start
-    capsule = trimesh.creation.capsule(height=float(np.linalg.norm(axis)), radius=radius, count=[16, 16])
-    capsule.apply_transform(trimesh.geometry.align_vectors([0, 0, 1], axis / np.linalg.norm(axis)))
-    capsule.apply_translation((start + end) / 2)
-    return capsule
 
 
 def humanoid(arms_raised: bool) -> trimesh.Trimesh:
