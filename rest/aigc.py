@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import shutil
+import time
 from pathlib import Path
 
 import psutil
@@ -317,7 +318,7 @@ def build(rest: Rest) -> APIRouter:
     @router.get("/system/health", tags=["3DAIGC-API"])
     def health():
         return {"status": "healthy", "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                "uptime": psutil.Process().create_time()}
+                "uptime": round(time.time() - psutil.Process().create_time(), 1)}  # seconds since the studio started
 
     @router.get("/system/status", tags=["3DAIGC-API"])
     @router.get("/system/status/", include_in_schema=False)

@@ -180,7 +180,8 @@ def test_aigc_seed_test_client_rig_path_and_system_routes(server):
     assert poll(f"{api}/system/jobs/{job_id}", lambda a: a["status"] in ("completed", "failed"))["status"] == "completed"
     rigged = requests.get(f"{api}/system/jobs/{job_id}/download", timeout=60).content
     assert "skins" in json.loads(rigged[20:20 + int.from_bytes(rigged[12:16], "little")])  # a skinned glTF
-    assert requests.get(f"{api}/system/health", timeout=30).json()["status"] == "healthy"
+    health = requests.get(f"{api}/system/health", timeout=30).json()
+    assert health["status"] == "healthy" and 0 <= health["uptime"] < 24 * 3600  # seconds since start, not a date
     status = requests.get(f"{api}/system/status", timeout=30).json()
     assert {"system", "gpu", "models", "queue"} <= set(status) and status["system"]["memory"]["total"] > 0
     features = requests.get(f"{api}/system/features", timeout=30).json()
