@@ -213,6 +213,18 @@ class Pipeline:
 
 
 
+def folder_bytes(path: os.PathLike) -> int:
+    """Bytes the files under `path` take (links counted as links; files that vanish meanwhile skipped)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
 def free_cuda_cache(index: int | None = None) -> None:
     """Collect dropped tensors and give cached CUDA blocks back, on GPU `index` or the current one.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .base import FEATURES, GiB
+from .base import FEATURES, GiB, folder_bytes
 from .errors import InputError
 
 SPECS = Path(__file__).parent / "specs"
@@ -119,13 +119,10 @@ def interpreter(name: str) -> str | None:
     return str(python) if python.exists() else None
 
 
-def disk_bytes(folder: Path) -> int:
-    return sum(f.lstat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def install_command(name: str) -> str:
     """The command that installs `name`, with its licence, for messages that say what is missing."""
-    return f"{INSTALL} {name} ({spec(name).licence['name']}: {spec(name).licence['applies']})"
+    licence = spec(name).licence
+    return f"{INSTALL} {name} ({licence['name']}: {licence['applies']})"
 
 
 def listing() -> list[dict]:
@@ -136,7 +133,7 @@ def listing() -> list[dict]:
         rows.append({
             "name": name, "label": model.label, "features": list(model.features), "vram_gib": model.vram_gib,
             "installed": manifest is not None,
-            "disk_gib": round(disk_bytes(env_dir(name)) / GiB, 3) if manifest else 0.0,
+            "disk_gib": round(manifest["disk_bytes"] / GiB, 3) if manifest else 0.0,
             "licence": model.licence["name"], "licence_applies": model.licence["applies"],
             "weights_gib": sum(w.get("gib", 0.0) for w in model.weights),
             "command": f"{INSTALL} {name}",
@@ -181,14 +178,15 @@ def install(name: str, source: str | None = None, weights: str | None = None, st
         weights_dir = _weights(model, weights, report)
         report(f"checking: import {model.check}")
         _run([str(python), "-c", f"import {model.check}"], cwd=ROOT)
+        # Measured once here: listings (the System tab, /system_status) read it instead of walking the venv.
         manifest = {"name": name, "upstream": model.upstream, "python": str(python.relative_to(target)),
                     "paths": paths, "studio_torch": studio_torch, "weights": weights_dir,
-                    "installed": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                    "disk_bytes": folder_bytes(target), "installed": time.strftime("%Y-%m-%dT%H:%M:%S")}
         (target / MANIFEST).write_text(json.dumps(manifest, indent=2))
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    report(f"installed {name} in {target} ({disk_bytes(target) / GiB:.2f} GiB)")
+    report(f"installed {name} in {target} ({manifest['disk_bytes'] / GiB:.2f} GiB)")
     return manifest
 
 

@@ -9,11 +9,12 @@ Queued and running jobs, and uploads younger than an hour, are never touched.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
 from pathlib import Path
+
+from pipelines.base import folder_bytes
 
 from .jobs import JobStore
 
@@ -21,17 +22,6 @@ log = logging.getLogger("studio.retention")
 
 UPLOAD_GRACE_S = 3600.0  # an upload may belong to a job that is about to be submitted
 INTERVAL_S = 600.0
-
-
-def folder_bytes(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 def gradio_cache() -> Path:

@@ -350,7 +350,7 @@ def test_retention_bounds_age_and_disk(tmp_path):
     removed = Retention(store, keep_days=30, max_disk_bytes=0, cache=cache).sweep()
     assert removed == {"jobs": 1, "uploads": 1} and store.get(ids[0]) is None and not old_upload.exists()
     # Over the disk limit the oldest finished jobs go first (two must go to free 150 kB); a running job stays.
-    from queueing.retention import folder_bytes
+    from pipelines.base import folder_bytes
 
     limit = folder_bytes(store.root) + folder_bytes(cache) - 150_000
     assert Retention(store, keep_days=0, max_disk_bytes=limit, cache=cache).sweep() == {"jobs": 2, "uploads": 0}
