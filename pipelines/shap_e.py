@@ -23,13 +23,12 @@ from .image_to_3d import options as image_options
 from .image_to_3d.preprocess import prepare_views
 from .mesh.repair import decimate
 from .mesh.texture import bake_vertex_colors
+from .mesh.up_axis import Z_UP_TO_Y_UP  # Shap-E meshes are z-up in a [-1, 1] cube; glTF is y-up in metres
 from .text_to_3d.options import options
 
 GRID_SIZES = {"low": 64, "medium": 128, "high": 192}
 TEXTURE_FACES = 30_000  # decimate before baking: xatlas slows down sharply above this
 TEXTURE_SIZE = 1024
-# Shap-E meshes are z-up in a [-1, 1] cube; glTF is y-up in metres.
-Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 TARGET_SIZE_M = 1.0
 MAX_IMAGE_GRID = 256
 IMAGE_SIZE = 256  # the preprocessed view; CLIP resizes it to 224

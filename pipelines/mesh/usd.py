@@ -18,6 +18,7 @@ from PIL import Image
 from ..errors import InputError
 from .export import MATTE
 from .io import inside
+from .up_axis import Z_UP_TO_Y_UP
 
 USD_FORMATS = ("usd", "usda", "usdc", "usdz")
 LAYER_SUFFIXES = (".usd", ".usda", ".usdc")
@@ -95,8 +96,7 @@ def _stage_to_glb(stage) -> np.ndarray:
     matrix = np.eye(4) * UsdGeom.GetStageMetersPerUnit(stage)
     matrix[3, 3] = 1.0
     if UsdGeom.GetStageUpAxis(stage) == UsdGeom.Tokens.z:
-        # (x, y, z) Z-up -> (x, z, -y) Y-up
-        matrix = matrix @ np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+        matrix = matrix @ Z_UP_TO_Y_UP.T  # USD's matrices act on row vectors
     return matrix
 
 

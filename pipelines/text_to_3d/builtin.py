@@ -18,6 +18,7 @@ import trimesh
 from ..base import MiB, Pipeline, PipelineOutput, Stages
 from ..mesh.placement import ground_offset
 from ..mesh.texture import bake_texture, unwrap, with_texture
+from ..mesh.up_axis import Z_UP_TO_Y_UP  # templates are authored z-up; glTF is y-up with the front facing +z
 from ..paint.materials import MaterialSpec, material_shader
 from .options import options
 from .prompt import Material, Style, head_nouns, parse_style, strip_style, subject
@@ -32,8 +33,6 @@ SMOOTH_ANGLE = np.radians(40)  # faces meeting at a sharper angle get their own 
 WEAK_MATCH = 0.5  # below this cosine similarity the closest template is a guess, and a warning says so
 SURE_MATCH = 0.7  # from here a template is trusted even when none of its descriptions names the prompt's noun
 NAMED_BONUS = 0.15  # added to the template whose descriptions use the prompt's own noun
-# Templates are authored z-up; glTF is y-up with the front facing +z.
-Z_UP_TO_Y_UP = trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0])
 PROCEDURAL_NOTE = (
     "Procedural result: a parametric template chosen by text similarity and varied by the seed, "
     "not the output of a learned 3D generative model."
