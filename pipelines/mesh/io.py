@@ -339,6 +339,7 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
         raise InputError(f"The mesh file '{path.name}' was not found; upload it again.")
     fmt = mesh_format(path)
     _check_bytes(path, fmt)
+    max_faces = MAX_FACES if max_faces is None else max_faces  # read at call time: tests lower MAX_FACES
     with tempfile.TemporaryDirectory(prefix="studio-mesh-") as tmp:
         # References inside the file may reach only the upload: the zip's contents, else the file's own folder.
         root = Path(tmp) if fmt == "zip" else path.parent
@@ -354,13 +355,13 @@ def load_scene(path: str | os.PathLike, max_faces: int | None = None, warnings: 
         if kind == "fbx":
             scene = _load_fbx(source, root, Path(tmp), path.name, warnings)
         elif kind in USD_FORMATS:
-            scene = _load_usd(source, root, Path(tmp), path.name, MAX_FACES if max_faces is None else max_faces, warnings)
+            scene = _load_usd(source, root, Path(tmp), path.name, max_faces, warnings)
         else:
             scene = as_scene(_load_with_trimesh(source, path.name, fmt))
         for geom in scene.geometry.values():
             _textured_obj_to_pbr(geom)
             _colour_attribute_as_vertex_colours(geom)
-    return validate_scene(scene, path.name, MAX_FACES if max_faces is None else max_faces)
+    return validate_scene(scene, path.name, max_faces)
 
 
 def _load_with_trimesh(source: Path, label: str, fmt: str):
