@@ -532,6 +532,20 @@ def _colour_attribute_as_vertex_colours(geom) -> None:
     geom.visual = trimesh.visual.ColorVisuals(geom, vertex_colors=colours.round().clip(0, 255).astype(np.uint8))
 
 
+def flatten(scene: trimesh.Scene) -> trimesh.Trimesh:
+    """Every placed mesh in world space as one mesh, faces in scene-node order, geometry untouched."""
+    meshes = []
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        geom = scene.geometry[name]
+        meshes.append(trimesh.Trimesh(trimesh.transform_points(geom.vertices, transform), geom.faces, process=False))
+    if len(meshes) == 1:
+        return meshes[0]
+    offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
+    return trimesh.Trimesh(np.vstack([m.vertices for m in meshes]),
+                           np.vstack([m.faces + o for m, o in zip(meshes, offsets)]), process=False)
+
+
 def validate_scene(scene: trimesh.Scene, label: str = "the mesh", max_faces: int = MAX_FACES) -> trimesh.Scene:
     """Keep only triangle meshes with faces and finite vertices; reject what remains empty or too large."""
     kept = {}

@@ -21,6 +21,8 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from .io import flatten
+
 UP_AXES = ("auto", "+Y", "+Z")
 AXIS_INDEX = {"+Y": 1, "+Z": 2}
 # (x, y, z) -> (x, z, -y): +Z up becomes +Y up, a -Y front becomes a +Z front.
@@ -115,13 +117,7 @@ def resolve_up(scene: trimesh.Scene, requested: str) -> UpAxis:
     """`requested` ("+Y", "+Z", or "auto": detected on the scene's geometry)."""
     if requested != "auto":
         return UpAxis(requested, requested, {})
-    return detect_up(scene_mesh(scene))
-
-
-def scene_mesh(scene: trimesh.Scene) -> trimesh.Trimesh:
-    """Every instance of every geometry in world coordinates, as one mesh."""
-    meshes = [m for m in scene.dump() if isinstance(m, trimesh.Trimesh)]
-    return trimesh.util.concatenate(meshes) if len(meshes) > 1 else meshes[0]
+    return detect_up(flatten(scene))
 
 
 def turn_y_up(scene: trimesh.Scene, up: UpAxis) -> trimesh.Scene:

@@ -20,10 +20,9 @@ from ..errors import InputError
 from ..hub import download_snapshot
 from ..image_io import load_image
 from ..knobs import up_axis_knob
-from ..mesh.io import load_scene
+from ..mesh.io import flatten, load_scene
 from ..mesh.up_axis import resolve_up, turn_y_up
 from ..mesh.texture import with_texture
-from ..segment.builtin import flatten
 from .builtin import check_paintable, check_texture_size
 
 MODEL_ID = "tencent/Hunyuan3D-2"

@@ -9,7 +9,7 @@ import trimesh
 
 from ..base import Pipeline, PipelineOutput, Stages
 from ..errors import InputError
-from ..mesh.io import load_scene
+from ..mesh.io import flatten, load_scene
 from .spectral import segment_mesh
 
 MIN_PARTS, MAX_PARTS = 2, 32
@@ -53,20 +53,6 @@ def _palette() -> np.ndarray:
         distance = np.minimum(distance, np.linalg.norm(lab - lab[chosen[-1]], axis=1))
     rgb = np.round(grid[chosen] * 255).astype(np.uint8)
     return np.hstack([rgb, np.full((MAX_PARTS, 1), 255, np.uint8)])
-
-
-def flatten(scene: trimesh.Scene) -> trimesh.Trimesh:
-    """Every placed mesh in world space as one mesh, faces in scene-node order, geometry untouched."""
-    meshes = []
-    for node in scene.graph.nodes_geometry:
-        transform, name = scene.graph[node]
-        geom = scene.geometry[name]
-        meshes.append(trimesh.Trimesh(trimesh.transform_points(geom.vertices, transform), geom.faces, process=False))
-    if len(meshes) == 1:
-        return meshes[0]
-    offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
-    return trimesh.Trimesh(np.vstack([m.vertices for m in meshes]),
-                           np.vstack([m.faces + o for m, o in zip(meshes, offsets)]), process=False)
 
 
 def parts_scene(mesh: trimesh.Trimesh, labels: np.ndarray) -> trimesh.Scene:
